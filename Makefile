@@ -1,0 +1,58 @@
+# eigenbench — `make bench` (CPU) and `make test` work on a fresh clone with nothing installed.
+# On a GPU box whose Python already has torch+CUDA, CuPy etc. and no package index:
+#   make bench-gpu PYTHON=python3        (installs nothing when its imports work)
+
+VENV        ?= .venv
+TORCH_SPEC  ?= torch==2.13.0
+PYTHON      ?=
+SUITES      ?= all
+BENCH_ARGS  ?=
+
+ifeq ($(strip $(PYTHON)),)
+PY          := $(VENV)/bin/python
+READY       := $(VENV)/.installed
+else
+PY          := $(PYTHON)
+READY       := python-ready
+endif
+EIGENBENCH  := $(PY) -m eigenbench
+LATEST       = $(shell ls -t results/runs/*.json 2>/dev/null | head -n 1)
+
+.PHONY: install test bench bench-gpu report check baseline lint clean python-ready
+
+install: $(READY)
+
+# torch goes in first, from its own spec, so nothing pulls the multi-GB CUDA build on CPU hosts.
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet "$(TORCH_SPEC)"
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $@
+
+# A given interpreter is used as it is: check its imports, install nothing.
+python-ready:
+	@$(PY) -c "import torch, numpy, scipy, rich, matplotlib, jinja2, jsonschema" || \
+	  { echo "$(PY) lacks a dependency of eigenbench (see pyproject.toml)"; exit 4; }
+
+test: $(READY)
+	$(PY) -m pytest -q
+
+bench: $(READY)
+	$(EIGENBENCH) run $(SUITES) --device cpu $(BENCH_ARGS)
+	$(MAKE) --no-print-directory report PYTHON=$(PYTHON)
+
+bench-gpu: $(READY)
+	$(EIGENBENCH) run $(SUITES) --device all $(BENCH_ARGS)
+	$(MAKE) --no-print-directory report PYTHON=$(PYTHON)
+
+report: $(READY)
+	$(EIGENBENCH) report $(LATEST)
+
+lint: $(READY)
+	$(PY) -m ruff check eigenbench suites tests
+	$(PY) -m ruff format --check eigenbench suites tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

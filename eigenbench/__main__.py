@@ -1,0 +1,5 @@
+import sys
+
+from eigenbench.cli import main
+
+sys.exit(main())

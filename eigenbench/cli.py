@@ -1,0 +1,236 @@
+"""Command line: a thin adapter from arguments to the library; exit codes per the contract.
+
+0 ok · 1 regression found · 2 usage error · 3 invalid input file or suite · 4 environment
+error · 130 interrupted. Results go to stdout, progress and errors to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eigenbench.errors import EigenbenchError, EnvironmentProblem, UsageError
+
+RUNS_DIR = Path("results/runs")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _devices(choice: str) -> tuple[str, ...]:
+    from eigenbench.runner import cuda_available
+
+    has_cuda = cuda_available()
+    if choice == "cuda" and not has_cuda:
+        raise EnvironmentProblem(
+            "--device cuda: no CUDA GPU is available on this machine "
+            "(torch.cuda.is_available() is False)"
+        )
+    if choice == "auto":
+        return ("cuda",) if has_cuda else ("cpu",)
+    if choice == "all":
+        return ("cpu", "cuda") if has_cuda else ("cpu",)
+    return (choice,)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from eigenbench.spec import expand_grid
+    from eigenbench.suites import available, load_suite
+
+    suites = []
+    for name in available():
+        s = load_suite(name)
+        suites.append(
+            {
+                "name": s.name,
+                "description": s.description,
+                "workloads": [
+                    {
+                        "name": w.name,
+                        "kind": w.kind,
+                        "impls": [
+                            {
+                                "name": i.name,
+                                "devices": sorted(i.devices),
+                                "requires": list(i.requires),
+                            }
+                            for i in w.impls
+                        ],
+                        "dtypes": list(w.dtypes),
+                        "phases": list(w.phases),
+                        "grid": expand_grid(w.grid),
+                        "quick_grid": expand_grid(w.quick_grid),
+                        "gpu_grid": expand_grid(w.gpu_grid) if w.gpu_grid is not None else None,
+                    }
+                    for w in s.workloads
+                ],
+            }
+        )
+    if args.json:
+        print(json.dumps({"suites": suites}, indent=1))
+        return 0
+    for s in suites:
+        print(f"{s['name']}: {s['description']}")
+        for w in s["workloads"]:
+            impls = ", ".join(f"{i['name']}[{'/'.join(i['devices'])}]" for i in w["impls"])
+            print(
+                f"  {w['name']} ({w['kind']}): {impls}; {len(w['grid'])} sizes, "
+                f"{len(w['quick_grid'])} quick; phases {', '.join(w['phases'])}"
+            )
+    return 0
+
+
+def _measure_options(args: argparse.Namespace) -> Any:
+    from eigenbench.measure.loop import MeasureOptions
+
+    kw: dict[str, Any] = {}
+    for name in ("min_samples", "max_time_s", "rel_ci_target", "warmup_s", "timeout_s"):
+        value = getattr(args, name, None)
+        if value is not None:
+            kw[name] = value
+    try:
+        return MeasureOptions(**kw)
+    except ValueError as exc:
+        raise UsageError(f"eigenbench run: {exc}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from eigenbench import env as envmod
+    from eigenbench.console import Progress, results_table
+    from eigenbench.runner import Runner, RunOptions
+    from eigenbench.spec import expand
+    from eigenbench.suites import available, load_suite
+
+    names = available() if args.suites == ["all"] else args.suites
+    suites = [load_suite(name) for name in names]
+    devices = _devices(args.device)
+    options = RunOptions(
+        quick=args.quick, devices=devices, measure=_measure_options(args), seed=args.seed
+    )
+    cases = [c for s in suites for c in expand(s, devices=devices, quick=args.quick)]
+    if args.filter:
+        cases = [c for c in cases if args.filter in c.id]
+    env = envmod.collect(with_gpu="cuda" in devices)
+    command = "eigenbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    runner = Runner(env=env, options=options, out_path=None, command=command)
+    out = Path(args.out) if args.out else RUNS_DIR / f"{runner.run_doc['run_id']}.json"
+    runner.out_path = out
+    err = Console(stderr=True)
+    err.print(
+        f"eigenbench: {len(cases)} cases of {', '.join(names)} on {'+'.join(devices)} → {out}"
+    )
+    with Progress(len(cases)) as progress:
+        runner.on_record = progress.advance
+        try:
+            run = runner.run(cases)
+        except KeyboardInterrupt:
+            err.print(f"interrupted: {len(runner.run_doc['records'])} records kept in {out}")
+            return 130
+    Console(width=160).print(results_table(run["records"], title=f"run {run['run_id']}"))
+    counts: dict[str, int] = {}
+    for r in run["records"]:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    err.print(f"wrote {out}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    return 0
+
+
+def cmd_env(args: argparse.Namespace) -> int:
+    from eigenbench import env as envmod
+
+    info = envmod.collect()
+    if args.json:
+        print(json.dumps(info, indent=1))
+    else:
+        for key, value in info.items():
+            print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="eigenbench",
+        description="Benchmark GPU eigen and rank workloads: "
+        "correct first, then fast, with memory and host-blocking.",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ls = sub.add_parser("list", help="suites, workloads, impls and grids")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+
+    run = sub.add_parser("run", help="measure suites and write a run file")
+    run.add_argument("suites", nargs="+", metavar="SUITE", help="suite names, or `all`")
+    run.add_argument("--quick", action="store_true", help="the small grid (CI)")
+    run.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="cpu")
+    run.add_argument("--out", metavar="RUN.json", help="default: results/runs/<run_id>.json")
+    run.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--min-samples", dest="min_samples", type=int)
+    run.add_argument(
+        "--max-time",
+        dest="max_time_s",
+        type=float,
+        metavar="SECONDS",
+        help="sampling budget per case (default 2)",
+    )
+    run.add_argument(
+        "--rel-ci",
+        dest="rel_ci_target",
+        type=float,
+        metavar="FRACTION",
+        help="stop when the median's 95%% interval is within ± this (default 0.01)",
+    )
+    run.add_argument("--warmup", dest="warmup_s", type=float, metavar="SECONDS")
+    run.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        type=float,
+        metavar="SECONDS",
+        help="hard budget per case; bigger sizes of that impl are then skipped",
+    )
+    run.set_defaults(func=cmd_run)
+
+    env = sub.add_parser("env", help="this machine's fingerprint")
+    env.add_argument("--json", action="store_true")
+    env.set_defaults(func=cmd_env)
+    return p
+
+
+def _sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `eigenbench` command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:  # not the main thread (e.g. called from a test runner thread)
+        pass
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args))
+    except EigenbenchError as exc:
+        if debug:
+            raise
+        print(f"eigenbench: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("eigenbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

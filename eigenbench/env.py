@@ -1,0 +1,174 @@
+"""Machine fingerprint and metadata: CPU, GPU, driver, CUDA, library versions, git commit.
+
+Read-only probes. `collect()` is called once per run by the CLI and passed to the runner.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+PACKAGES = (
+    "torch",
+    "numpy",
+    "scipy",
+    "cupy",
+    "cupy-cuda12x",
+    "cupy-cuda13x",
+    "matplotlib",
+    "rich",
+    "pyperf",
+    "jinja2",
+    "torchmetrics",
+    "eigenbench",
+)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux) or platform as a fallback."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    """Installed versions of the packages that matter for timings (absent ones left out)."""
+    out = {}
+    for name in names:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The checked-out commit (with `-dirty` when the tree has changes), or None."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{sha}-dirty" if dirty else sha
+
+
+def gpu_info() -> dict[str, Any] | None:
+    """Name, capability, memory, L2 size, driver, CUDA and cuSOLVER of GPU 0, or None."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    props = torch.cuda.get_device_properties(0)
+    info: dict[str, Any] = {
+        "name": props.name,
+        "capability": f"{props.major}.{props.minor}",
+        "memory_bytes": int(props.total_memory),
+        "multiprocessors": int(props.multi_processor_count),
+        "l2_cache_bytes": int(getattr(props, "L2_cache_size", 0)) or None,
+        "cuda_runtime": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None,
+        "preferred_linalg_library": str(torch.backends.cuda.preferred_linalg_library()),
+        "device_count": torch.cuda.device_count(),
+    }
+    info.update(nvidia_smi())
+    info["cusolver"] = _cusolver_version()
+    return info
+
+
+def nvidia_smi(
+    fields: tuple[str, ...] = (
+        "driver_version",
+        "clocks.sm",
+        "clocks.max.sm",
+        "clocks.mem",
+        "temperature.gpu",
+        "power.draw",
+    ),
+) -> dict[str, Any]:
+    """Driver version and current clocks of GPU 0 through nvidia-smi (empty when unavailable)."""
+    try:
+        out = subprocess.run(
+            [
+                "nvidia-smi",
+                "-i",
+                "0",
+                f"--query-gpu={','.join(fields)}",
+                "--format=csv,noheader,nounits",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    values = [v.strip() for v in out.split(",")]
+    result: dict[str, Any] = {}
+    for key, value in zip(fields, values, strict=False):
+        name = key.replace(".", "_")
+        try:
+            result[name] = float(value) if key != "driver_version" else value
+        except ValueError:
+            result[name] = None
+    return result
+
+
+def _cusolver_version() -> str | None:
+    try:
+        import cupy  # noqa: F401
+        from cupy_backends.cuda.libs import cusolver
+
+        return str(cusolver.getVersion())
+    except Exception:  # optional, best effort: CuPy absent or built differently
+        return None
+
+
+def machine_key(cpu: str, cores: int, gpu: dict[str, Any] | None) -> str:
+    """A short, filesystem-safe key for baselines: the GPU name if any, else CPU model and cores."""
+    raw = f"gpu-{gpu['name']}" if gpu else f"cpu-{cpu}-{cores}c"
+    key = re.sub(r"\(r\)|\(tm\)|\bcpu\b @.*", "", raw.lower())
+    key = re.sub(r"[^a-z0-9]+", "-", key).strip("-")
+    return key[:80] or "unknown"
+
+
+def collect(*, with_gpu: bool = True) -> dict[str, Any]:
+    """The full environment record stored in every run."""
+    import torch
+
+    cores = os.cpu_count() or 1
+    model = cpu_model()
+    gpu = gpu_info() if with_gpu else None
+    return {
+        "machine_key": machine_key(model, cores, gpu),
+        "hostname": platform.node(),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": {"model": model, "cores": cores, "torch_threads": torch.get_num_threads()},
+        "gpu": gpu,
+        "packages": package_versions(),
+        "torch_config": {"cuda": torch.version.cuda, "debug": bool(torch.version.debug)},
+        "git_commit": git_commit(),
+    }

@@ -1,0 +1,1 @@
+"""Implementations measured by eigenbench, importable on their own (CuPy and SciPy load lazily)."""

@@ -1,0 +1,306 @@
+"""The case loop: availability → inputs → first call → validation → sampling → memory → Record.
+
+The run file is rewritten atomically after every case, so an interrupted run keeps what
+finished. Failures of one case (an exception, out of memory, a timeout) are recorded and the
+run goes on; bigger sizes of an impl that ran out of memory or time are skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import math
+import secrets
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eigenbench.measure.clocks import Clock, clock_for
+from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure
+from eigenbench.measure.memory import peak_memory
+from eigenbench.results import SCHEMA_ID, save_run
+from eigenbench.spec import Case, Validation
+from eigenbench.stats import summarize
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    """Everything that shapes a run, stored in the run file."""
+
+    quick: bool = False
+    devices: tuple[str, ...] = ("cpu",)
+    measure: MeasureOptions = field(default_factory=MeasureOptions)
+    seed: int = 0
+    memory: bool = True
+    host_blocking: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["devices"] = list(self.devices)
+        return d
+
+
+ClockFactory = Callable[[Case], Clock]
+
+
+def default_clock(case: Case) -> Clock:
+    """CUDA events (with an L2 flush before each sample when the workload wants it) or CPU."""
+    if case.device == "cuda" and case.workload.flush_l2:
+        return clock_for("cuda", before_sample=_flusher())
+    return clock_for(case.device)
+
+
+_FLUSHER: list[Any] = []
+
+
+def _flusher() -> Any:
+    if not _FLUSHER:
+        from eigenbench.measure.l2 import L2Flusher
+
+        _FLUSHER.append(L2Flusher())
+    return _FLUSHER[0]
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def unavailable_reason(case: Case, *, has_cuda: Callable[[], bool] = cuda_available) -> str | None:
+    """Why a case cannot run on this machine (no GPU, a module missing), or None."""
+    if case.device == "cuda" and not has_cuda():
+        return "no CUDA GPU on this machine"
+    for module in case.impl.requires:
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed"
+    return None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """torch's OutOfMemoryError, CuPy's OutOfMemoryError, or a MemoryError."""
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()[:200]
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: type and the first line of its message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _sweep_key(case: Case) -> tuple[str, ...]:
+    return (case.workload.name, case.impl.name, case.device, case.dtype, case.phase)
+
+
+def dominates(params: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
+    """True when every numeric param is at least as large and the others are equal."""
+    for k, v in params.items():
+        w = than.get(k)
+        if isinstance(v, (int, float)) and isinstance(w, (int, float)) and not isinstance(v, bool):
+            if v < w:
+                return False
+        elif v != w:
+            return False
+    return True
+
+
+def base_record(case: Case, status: str, reason: str | None = None) -> dict[str, Any]:
+    """A record with every field of the contract; measured fields empty."""
+    return {
+        "id": case.id,
+        "suite": case.suite,
+        "workload": case.workload.name,
+        "impl": case.impl.name,
+        "params": case.param_dict,
+        "device": case.device,
+        "dtype": case.dtype,
+        "phase": case.phase,
+        "kind": case.workload.kind,
+        "status": status,
+        "reason": reason,
+        "timer": None,
+        "samples_s": [],
+        "first_call_s": None,
+        "summary": None,
+        "validation": None,
+        "memory": None,
+        "host_blocking": None,
+        "version": case.version,
+        "convergence": None,
+    }
+
+
+def measured_record(
+    case: Case, clock: Clock, first_s: float, validation: Validation, m: Measurement
+) -> dict[str, Any]:
+    """The record of a case that was timed (status ok, invalid or timeout)."""
+    if m.stop_reason == "timeout":
+        status, reason = "timeout", f"exceeded the case budget of {m.elapsed_s:.3g} s"
+    elif not validation.ok:
+        status, reason = "invalid", validation.detail or "result differs from the reference"
+    else:
+        status, reason = "ok", None
+    rec = base_record(case, status, reason)
+    rec.update(
+        timer=clock.name,
+        samples_s=list(m.samples_s),
+        first_call_s=first_s,
+        summary=summarize(m.samples_s).to_dict(),
+        validation=validation.to_dict(),
+        number_per_sample=m.number,
+        warmup_calls=m.warmup_calls,
+        stop_reason=m.stop_reason,
+        rel_ci=m.rel_ci if math.isfinite(m.rel_ci) else None,
+        noisy=m.noisy,
+    )
+    return rec
+
+
+class Runner:
+    """Runs cases one by one and keeps the run file up to date after each."""
+
+    def __init__(
+        self,
+        *,
+        env: Mapping[str, Any],
+        options: RunOptions,
+        out_path: Path | None,
+        command: str,
+        clock_factory: ClockFactory = default_clock,
+        has_cuda: Callable[[], bool] = cuda_available,
+        on_record: Callable[[dict[str, Any], int, int], None] | None = None,
+        now_utc: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
+    ) -> None:
+        self.env = dict(env)
+        self.options = options
+        self.out_path = out_path
+        self.command = command
+        self.clock_factory = clock_factory
+        self.has_cuda = has_cuda
+        self.on_record = on_record
+        self.now_utc = now_utc
+        self._references: dict[tuple[Any, ...], Any] = {}
+        self._blocked: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
+        started = now_utc()
+        self.run_doc: dict[str, Any] = {
+            "schema": SCHEMA_ID,
+            "run_id": f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
+            "started": started.isoformat(timespec="seconds"),
+            "finished": None,
+            "status": "running",
+            "command": command,
+            "env": self.env,
+            "options": options.to_dict(),
+            "records": [],
+        }
+
+    def run(self, cases: Iterable[Case]) -> dict[str, Any]:
+        """Run every case; on Ctrl-C mark the current one interrupted and finalise the file."""
+        todo = list(cases)
+        try:
+            for i, case in enumerate(todo):
+                self._add(self.run_case(case), i, len(todo))
+        except KeyboardInterrupt:
+            current = (
+                todo[len(self.run_doc["records"])]
+                if len(self.run_doc["records"]) < len(todo)
+                else None
+            )
+            if current is not None:
+                self._add(
+                    base_record(current, "interrupted", "interrupted by the user"),
+                    len(self.run_doc["records"]),
+                    len(todo),
+                )
+            self._finish("interrupted")
+            raise
+        self._finish("complete")
+        return self.run_doc
+
+    def _add(self, record: dict[str, Any], index: int, total: int) -> None:
+        self.run_doc["records"].append(record)
+        self._save()
+        if self.on_record is not None:
+            self.on_record(record, index, total)
+
+    def _finish(self, status: str) -> None:
+        self.run_doc["status"] = status
+        self.run_doc["finished"] = self.now_utc().isoformat(timespec="seconds")
+        self._save()
+
+    def _save(self) -> None:
+        if self.out_path is not None:
+            save_run(self.run_doc, self.out_path)
+
+    def _blocked_reason(self, case: Case) -> str | None:
+        key = _sweep_key(case)
+        for k, params, reason in self._blocked:
+            if k == key and dominates(case.param_dict, params):
+                return reason
+        return None
+
+    def reference_for(self, case: Case, inputs: Any) -> Any:
+        """The float64 reference, computed once per (workload, params, dtype, phase)."""
+        key = (case.workload.name, case.params, case.dtype, case.phase)
+        if key not in self._references:
+            self._references[key] = case.workload.reference(inputs, case.param_dict, case.phase)
+        return self._references[key]
+
+    def run_case(self, case: Case) -> dict[str, Any]:
+        """Measure one case and return its record; never raises except on Ctrl-C."""
+        reason = unavailable_reason(case, has_cuda=self.has_cuda) or self._blocked_reason(case)
+        if reason is not None:
+            return base_record(case, "skipped", reason)
+        try:
+            record = self._measure_case(case)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # one failing case must not end the run
+            record = self._failure(case, exc)
+        if record["status"] == "timeout":
+            self._block(case, f"skipped: a smaller size of this impl timed out ({case.id})")
+        return record
+
+    def _failure(self, case: Case, exc: BaseException) -> dict[str, Any]:
+        if is_out_of_memory(exc):
+            _free_device_memory(case.device)
+            self._block(case, f"skipped: a smaller size of this impl ran out of memory ({case.id})")
+            return base_record(case, "failed", "out of memory")
+        return base_record(case, "failed", one_line(exc))
+
+    def _block(self, case: Case, reason: str) -> None:
+        self._blocked.append((_sweep_key(case), case.param_dict, reason))
+
+    def _measure_case(self, case: Case) -> dict[str, Any]:
+        w = case.workload
+        inputs = w.make_inputs(case.param_dict, case.device, case.dtype, self.options.seed)
+        fn = w.bind(case.impl, inputs, case.phase)
+        clock = self.clock_factory(case)
+        start = clock.now()
+        output, first_s = first_call(fn, clock)
+        expected = self.reference_for(case, inputs)
+        validation = w.validate(output, expected, case.param_dict, case.dtype)
+        del output
+        m = measure(fn, clock, self.options.measure, start_s=start)
+        record = measured_record(case, clock, first_s, validation, m)
+        if self.options.memory:
+            record["memory"] = peak_memory(fn, case.device, uses_cupy="cupy" in case.impl.requires)
+        if case.device == "cuda" and self.options.host_blocking:
+            from eigenbench.measure.hostsync import detect_host_blocking
+
+            probe = detect_host_blocking(fn)
+            record["host_blocking"] = probe["host_blocking"]
+            record["host_blocking_evidence"] = probe["evidence"]
+        return record
+
+
+def _free_device_memory(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()

@@ -1,0 +1,302 @@
+"""Declarations of what to measure: Suite → Workload → Impl, and their expansion into Cases.
+
+Pure data: nothing here touches a device, a clock or a file. Suites are Python files in
+`suites/` that define `SUITE = Suite(...)`; `eigenbench.suites` loads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import itertools
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eigenbench.errors import SuiteError
+
+DEVICES = ("cpu", "cuda")
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+KINDS = ("time", "convergence")
+ParamValue = int | float | str | bool
+Params = Mapping[str, ParamValue]
+Grid = Mapping[str, Sequence[ParamValue]] | Sequence[Mapping[str, ParamValue]]
+
+
+@dataclass(frozen=True, slots=True)
+class Impl:
+    """One implementation of a workload: a callable, the devices it runs on, what it needs."""
+
+    name: str
+    fn: Callable[..., Any]
+    devices: frozenset[str] = frozenset({"cpu"})
+    requires: tuple[str, ...] = ()
+    """Optional modules that must import (e.g. `cupy`), else its cases are skipped."""
+    when: Callable[[Params, str], bool] | None = None
+    """Restricts the cases this impl runs (params, device) -> bool, e.g. small sizes only."""
+    prepare: Callable[[Any], Any] | None = None
+    """Converts the shared inputs to what `fn` takes (e.g. to NumPy), once and untimed."""
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    """How far a result is from the float64 reference, and whether that is within tolerance."""
+
+    ok: bool
+    max_abs_err: float | None
+    max_rel_err: float | None
+    reference: str
+    detail: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "ok": self.ok,
+            "max_abs_err": self.max_abs_err,
+            "max_rel_err": self.max_rel_err,
+            "reference": self.reference,
+        }
+        if self.detail:
+            d["detail"] = self.detail
+        return d
+
+
+Bind = Callable[[Impl, Any, str], Callable[[], Any]]
+"""(impl, inputs, phase) -> the zero-argument callable that is timed for that phase."""
+
+
+def call_impl(impl: Impl, inputs: Any, phase: str) -> Callable[[], Any]:
+    """Default binding: the timed callable is `impl.fn(inputs)` (after `impl.prepare`)."""
+    fn = impl.fn
+    args = impl.prepare(inputs) if impl.prepare is not None else inputs
+    return lambda: fn(args)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One operation family: its parameter grids, implementations, inputs and reference."""
+
+    name: str
+    impls: tuple[Impl, ...]
+    make_inputs: Callable[[Params, str, str, int], Any]
+    """(params, device, dtype, seed) -> inputs, seeded so every impl sees the same data."""
+    reference: Callable[[Any, Params, str], Any]
+    """(inputs, params, phase) -> the expected output, computed in float64 on the CPU."""
+    validate: Callable[[Any, Any, Params, str], Validation]
+    """(output, expected, params, dtype) -> Validation."""
+    grid: Grid
+    quick_grid: Grid
+    gpu_grid: Grid | None = None
+    """Full grid on CUDA when it differs from the CPU one (bigger batches)."""
+    dtypes: tuple[str, ...] = ("float32",)
+    phases: tuple[str, ...] = ("call",)
+    bind: Bind = call_impl
+    kind: str = "time"
+    flush_l2: bool = True
+    description: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Workload-specific settings (e.g. a convergence target) passed through to the runner."""
+
+    def grid_for(self, *, quick: bool, device: str) -> list[dict[str, ParamValue]]:
+        """The parameter points to run, in declared order (sizes ascending)."""
+        if quick:
+            return expand_grid(self.quick_grid)
+        if device == "cuda" and self.gpu_grid is not None:
+            return expand_grid(self.gpu_grid)
+        return expand_grid(self.grid)
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    """A named set of workloads, declared in one file under `suites/`."""
+
+    name: str
+    workloads: tuple[Workload, ...]
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One measurement: suite × workload × impl × params × device × dtype × phase."""
+
+    suite: str
+    workload: Workload
+    impl: Impl
+    params: tuple[tuple[str, ParamValue], ...]
+    device: str
+    dtype: str
+    phase: str
+
+    @property
+    def id(self) -> str:
+        """Stable id, e.g. `eigvalsh_batched/cupy/cuda/float32/batch=500,n=100`."""
+        return case_id(
+            self.workload.name,
+            self.impl.name,
+            self.device,
+            self.dtype,
+            dict(self.params),
+            self.phase,
+        )
+
+    @property
+    def param_dict(self) -> dict[str, ParamValue]:
+        return dict(self.params)
+
+    @property
+    def version(self) -> str:
+        return version_hash(self.workload, self.impl)
+
+
+def case_id(
+    workload: str, impl: str, device: str, dtype: str, params: Params, phase: str = "call"
+) -> str:
+    """The one place where case ids are built."""
+    ptxt = ",".join(f"{k}={_fmt(v)}" for k, v in params.items())
+    tail = "" if phase == "call" else f"/{phase}"
+    return f"{workload}/{impl}/{device}/{dtype}/{ptxt}{tail}"
+
+
+def _fmt(v: ParamValue) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1e6:
+        return f"{v:.0e}"
+    return str(v)
+
+
+def expand_grid(grid: Grid) -> list[dict[str, ParamValue]]:
+    """A mapping of name → values becomes its Cartesian product; a list of points stays."""
+    if isinstance(grid, Mapping):
+        names = list(grid)
+        values = [list(grid[n]) for n in names]
+        return [dict(zip(names, combo, strict=True)) for combo in itertools.product(*values)]
+    return [dict(point) for point in grid]
+
+
+def expand(suite: Suite, *, devices: Iterable[str], quick: bool) -> list[Case]:
+    """All cases of a suite on the given devices, in a stable order."""
+    cases = []
+    for w in suite.workloads:
+        for impl in w.impls:
+            for device in devices:
+                if device not in impl.devices:
+                    continue
+                for params in w.grid_for(quick=quick, device=device):
+                    if impl.when is not None and not impl.when(params, device):
+                        continue
+                    for dtype in w.dtypes:
+                        for phase in w.phases:
+                            cases.append(
+                                Case(
+                                    suite.name, w, impl, tuple(params.items()), device, dtype, phase
+                                )
+                            )
+    return cases
+
+
+def version_hash(workload: Workload, impl: Impl) -> str:
+    """Short hash of what defines a case's meaning: the code of its workload and impl, and grids.
+
+    A changed hash means earlier timings of that case are not comparable (as asv's `version`).
+    """
+    parts = [
+        workload.name,
+        impl.name,
+        repr(workload.dtypes),
+        repr(workload.phases),
+        repr(workload.flush_l2),
+        workload.kind,
+    ]
+    for fn in (
+        workload.make_inputs,
+        workload.reference,
+        workload.validate,
+        workload.bind,
+        impl.fn,
+        impl.when,
+        impl.prepare,
+    ):
+        parts.append(_source_of(fn))
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+def _source_of(fn: object) -> str:
+    if fn is None:
+        return "-"
+    target = getattr(fn, "func", fn)  # functools.partial
+    try:
+        return inspect.getsource(target)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return (
+            f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', repr(target))}"
+        )
+
+
+def check_suite(suite: object, origin: str) -> Suite:
+    """Reject malformed declarations at load time with one clear line naming the place."""
+    if not isinstance(suite, Suite):
+        raise SuiteError(
+            f"{origin}: SUITE must be an eigenbench.spec.Suite, got {type(suite).__name__}"
+        )
+    if not suite.workloads:
+        raise SuiteError(f"{origin}: suite {suite.name!r} declares no workloads")
+    seen_ids: set[str] = set()
+    for w in suite.workloads:
+        where = f"{origin}: workload {w.name!r}"
+        _check_workload(w, where)
+        for device in DEVICES:
+            for quick in (True, False):
+                for case in expand(Suite(suite.name, (w,)), devices=[device], quick=quick):
+                    key = f"{quick}:{case.id}"
+                    if key in seen_ids:
+                        raise SuiteError(f"{where}: duplicate case id {case.id!r}")
+                    seen_ids.add(key)
+    return suite
+
+
+def _check_workload(w: Workload, where: str) -> None:
+    if not isinstance(w, Workload):
+        raise SuiteError(f"{where}: expected an eigenbench.spec.Workload, got {type(w).__name__}")
+    if w.kind not in KINDS:
+        raise SuiteError(f"{where}: kind must be one of {KINDS}, got {w.kind!r}")
+    if not w.impls:
+        raise SuiteError(f"{where}: declares no impls")
+    for label, g in (("grid", w.grid), ("quick_grid", w.quick_grid), ("gpu_grid", w.gpu_grid)):
+        if g is None and label == "gpu_grid":
+            continue
+        _check_grid(g, f"{where}: {label}")
+    for dtype in w.dtypes:
+        if dtype not in DTYPES:
+            raise SuiteError(f"{where}: dtype must be one of {DTYPES}, got {dtype!r}")
+    names = [i.name for i in w.impls]
+    for impl in w.impls:
+        _check_impl(impl, names, where)
+    for label in ("make_inputs", "reference", "validate", "bind"):
+        if not callable(getattr(w, label)):
+            raise SuiteError(f"{where}: {label} is not callable")
+
+
+def _check_impl(impl: Impl, names: list[str], where: str) -> None:
+    if not isinstance(impl, Impl):
+        raise SuiteError(f"{where}: impls must be eigenbench.spec.Impl, got {type(impl).__name__}")
+    if names.count(impl.name) > 1:
+        raise SuiteError(f"{where}: impl name {impl.name!r} is used twice")
+    if not callable(impl.fn):
+        raise SuiteError(f"{where}: impl {impl.name!r}: fn is not callable")
+    bad = set(impl.devices) - set(DEVICES)
+    if bad or not impl.devices:
+        raise SuiteError(
+            f"{where}: impl {impl.name!r}: devices must be a non-empty subset "
+            f"of {DEVICES}, got {sorted(impl.devices)}"
+        )
+
+
+def _check_grid(grid: object, where: str) -> None:
+    points = expand_grid(grid)  # type: ignore[arg-type]
+    if not points:
+        raise SuiteError(f"{where}: is empty")
+    for point in points:
+        for k, v in point.items():
+            if not isinstance(k, str) or not isinstance(v, (int, float, str, bool)):
+                raise SuiteError(
+                    f"{where}: param {k!r} must be int, float, str or bool, got {type(v).__name__}"
+                )

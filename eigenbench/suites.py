@@ -1,0 +1,55 @@
+"""Finding and loading suite files (`suites/<name>.py` defining `SUITE`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from eigenbench.errors import SuiteError
+from eigenbench.spec import Suite, check_suite
+
+
+def suites_dir() -> Path:
+    """`$EIGENBENCH_SUITES`, else `./suites`, else the `suites/` beside the package."""
+    env = os.environ.get("EIGENBENCH_SUITES")
+    if env:
+        return Path(env)
+    here = Path.cwd() / "suites"
+    if here.is_dir():
+        return here
+    return Path(__file__).resolve().parents[1] / "suites"
+
+
+def available(folder: Path | None = None) -> list[str]:
+    """Names of the suite files in the folder, sorted."""
+    d = folder or suites_dir()
+    return sorted(p.stem for p in d.glob("*.py") if not p.name.startswith("_"))
+
+
+def load_suite(name: str, folder: Path | None = None) -> Suite:
+    """Import `suites/<name>.py` and return its checked `SUITE`; SuiteError on any problem."""
+    d = folder or suites_dir()
+    path = d / f"{name}.py"
+    if not path.is_file():
+        known = ", ".join(available(d)) or "none"
+        raise SuiteError(f"unknown suite {name!r}: no {path} (available: {known})")
+    module_name = f"eigenbench_suite_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise SuiteError(f"{path}: cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except SuiteError:
+        raise
+    except Exception as exc:  # a broken suite file must not take the CLI down with a traceback
+        raise SuiteError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from exc
+    if not hasattr(module, "SUITE"):
+        raise SuiteError(f"{path}: defines no SUITE = eigenbench.spec.Suite(...)")
+    suite = check_suite(module.SUITE, str(path))
+    if suite.name != name:
+        raise SuiteError(f"{path}: SUITE.name is {suite.name!r}, expected {name!r} (the file name)")
+    return suite

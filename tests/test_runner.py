@@ -1,0 +1,190 @@
+"""The runner: validation before timing, skips with reasons, failure isolation, saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from fakes import FakeClock
+
+from eigenbench.measure.loop import MeasureOptions
+from eigenbench.results import load_run
+from eigenbench.runner import Runner, RunOptions, dominates
+from eigenbench.spec import Impl, Suite, Workload, expand
+from eigenbench.suites import load_suite
+from eigenbench.validate import within_tolerance
+
+ENV = {
+    "machine_key": "test",
+    "cpu": {"model": "t"},
+    "gpu": None,
+    "packages": {},
+    "git_commit": None,
+}
+FAST = MeasureOptions(warmup_s=0.0, min_samples=10, max_time_s=0.05)
+
+
+def make_sym(params: Any, device: str, dtype: str, seed: int) -> torch.Tensor:
+    g = torch.randn(
+        2,
+        int(params["n"]),
+        int(params["n"]),
+        generator=torch.Generator().manual_seed(seed),
+        dtype=torch.float64,
+    )
+    return (g + g.mT).to(getattr(torch, dtype))
+
+
+def wrong_eigvalsh(a: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.eigvalsh(a) * 1.01
+
+
+def raises(a: torch.Tensor) -> torch.Tensor:
+    raise RuntimeError("solver exploded\nsecond line")
+
+
+def out_of_memory(a: torch.Tensor) -> torch.Tensor:
+    if a.shape[-1] >= 8:
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
+    return torch.linalg.eigvalsh(a)
+
+
+def workload(*impls: Impl, grid: Any = None) -> Workload:
+    return Workload(
+        name="eig",
+        impls=impls,
+        make_inputs=make_sym,
+        reference=lambda x, p, ph: np.linalg.eigvalsh(x.double().numpy()),
+        validate=within_tolerance("numpy float64"),
+        grid=grid or [{"n": 4}, {"n": 8}, {"n": 16}],
+        quick_grid=[{"n": 4}],
+    )
+
+
+def run(
+    suite: Suite,
+    tmp_path: Path,
+    *,
+    quick: bool = False,
+    clock: Any = None,
+    devices: tuple[str, ...] = ("cpu", "cuda"),
+    opts: MeasureOptions = FAST,
+    has_cuda: bool = False,
+) -> dict[str, Any]:
+    runner = Runner(
+        env=ENV,
+        options=RunOptions(quick=quick, devices=devices, measure=opts),
+        out_path=tmp_path / "run.json",
+        command="test",
+        clock_factory=(lambda c: clock)
+        if clock
+        else __import__("eigenbench.runner", fromlist=["default_clock"]).default_clock,
+        has_cuda=lambda: has_cuda,
+    )
+    return runner.run(expand(suite, devices=devices, quick=quick))
+
+
+def by_impl(doc: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in doc["records"]:
+        out.setdefault(r["impl"], []).append(r)
+    return out
+
+
+def test_wrong_implementation_is_recorded_invalid_and_still_timed(tmp_path: Path) -> None:
+    suite = Suite(
+        "s", (workload(Impl("torch", torch.linalg.eigvalsh), Impl("wrong", wrong_eigvalsh)),)
+    )
+    doc = run(suite, tmp_path, quick=True, devices=("cpu",))
+    recs = by_impl(doc)
+    assert recs["torch"][0]["status"] == "ok"
+    wrong = recs["wrong"][0]
+    assert wrong["status"] == "invalid"
+    assert wrong["validation"]["ok"] is False
+    assert wrong["validation"]["max_rel_err"] > 1e-3
+    assert len(wrong["samples_s"]) >= 10 and wrong["summary"]["median_s"] > 0
+
+
+def test_cuda_and_cupy_cases_are_skipped_with_reasons_on_a_cpu_machine(tmp_path: Path) -> None:
+    suite = load_suite("eigvalsh_batched")
+    doc = run(suite, tmp_path, quick=True, clock=FakeClock(1e-3))
+    skipped = [r for r in doc["records"] if r["status"] == "skipped"]
+    assert {r["impl"] for r in skipped} == {"torch", "cupy"}
+    assert all(r["device"] == "cuda" for r in skipped)
+    assert all(r["reason"] == "no CUDA GPU on this machine" for r in skipped)
+
+
+def test_missing_module_skips_with_reason(tmp_path: Path) -> None:
+    impl = Impl("ghost", torch.linalg.eigvalsh, requires=("no_such_module_xyz",))
+    doc = run(Suite("s", (workload(impl),)), tmp_path, quick=True, devices=("cpu",))
+    assert doc["records"][0]["status"] == "skipped"
+    assert doc["records"][0]["reason"] == "no_such_module_xyz is not installed"
+
+
+def test_raising_impl_is_failed_with_one_line_and_the_run_goes_on(tmp_path: Path) -> None:
+    suite = Suite("s", (workload(Impl("boom", raises), Impl("torch", torch.linalg.eigvalsh)),))
+    doc = run(suite, tmp_path, devices=("cpu",), clock=FakeClock(1e-3))
+    recs = by_impl(doc)
+    assert [r["status"] for r in recs["boom"]] == ["failed"] * 3
+    assert recs["boom"][0]["reason"] == "RuntimeError: solver exploded"
+    assert [r["status"] for r in recs["torch"]] == ["ok"] * 3
+
+
+def test_out_of_memory_skips_the_larger_sizes(tmp_path: Path) -> None:
+    suite = Suite("s", (workload(Impl("oom", out_of_memory)),))
+    doc = run(suite, tmp_path, devices=("cpu",), clock=FakeClock(1e-3))
+    statuses = [(r["params"]["n"], r["status"], r["reason"]) for r in doc["records"]]
+    assert statuses[0][1] == "ok"
+    assert statuses[1][1:] == ("failed", "out of memory")
+    assert statuses[2][1] == "skipped" and "ran out of memory" in statuses[2][2]
+
+
+def test_timeout_records_and_skips_larger_sizes(tmp_path: Path) -> None:
+    suite = Suite("s", (workload(Impl("slow", torch.linalg.eigvalsh)),))
+    opts = MeasureOptions(warmup_s=0.0, timeout_s=5.0)
+    doc = run(suite, tmp_path, devices=("cpu",), clock=FakeClock(1.0), opts=opts)
+    assert doc["records"][0]["status"] == "timeout"
+    assert [r["status"] for r in doc["records"][1:]] == ["skipped", "skipped"]
+
+
+def test_records_carry_the_contract_and_the_file_is_saved(tmp_path: Path) -> None:
+    suite = Suite("s", (workload(Impl("torch", torch.linalg.eigvalsh)),))
+    doc = run(suite, tmp_path, quick=True, devices=("cpu",))
+    saved = load_run(tmp_path / "run.json")
+    assert saved["status"] == "complete" and saved["finished"]
+    rec = saved["records"][0]
+    assert rec == doc["records"][0]
+    assert rec["timer"] == "perf_counter"
+    assert rec["first_call_s"] > 0
+    assert rec["stop_reason"] in ("ci_target", "max_time", "max_samples")
+    assert (
+        rec["summary"]["ci95_low_s"] <= rec["summary"]["median_s"] <= rec["summary"]["ci95_high_s"]
+    )
+    assert rec["memory"]["kind"] == "cpu_rss_growth"
+    assert rec["host_blocking"] is None
+
+
+def test_interrupt_keeps_finished_cases_and_marks_the_current_one(tmp_path: Path) -> None:
+    calls = {"n": 0}
+
+    def interrupts_on_third_size(a: torch.Tensor) -> torch.Tensor:
+        if a.shape[-1] == 16:
+            raise KeyboardInterrupt
+        calls["n"] += 1
+        return torch.linalg.eigvalsh(a)
+
+    suite = Suite("s", (workload(Impl("t", interrupts_on_third_size)),))
+    with pytest.raises(KeyboardInterrupt):
+        run(suite, tmp_path, devices=("cpu",), clock=FakeClock(1e-3))
+    saved = load_run(tmp_path / "run.json")
+    assert saved["status"] == "interrupted"
+    assert [r["status"] for r in saved["records"]] == ["ok", "ok", "interrupted"]
+
+
+def test_dominates_compares_numeric_params_componentwise() -> None:
+    assert dominates({"batch": 10, "n": 32}, {"batch": 10, "n": 16})
+    assert not dominates({"batch": 1, "n": 64}, {"batch": 10, "n": 16})
+    assert not dominates({"n": 64, "family": "ties"}, {"n": 16, "family": "continuous"})
