@@ -8,6 +8,7 @@ run goes on; bigger sizes of an impl that ran out of memory or time are skipped.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.util
 import math
 import secrets
@@ -47,19 +48,16 @@ ClockFactory = Callable[[Case], Clock]
 def default_clock(case: Case) -> Clock:
     """CUDA events (with an L2 flush before each sample when the workload wants it) or CPU."""
     if case.device == "cuda" and case.workload.flush_l2:
-        return clock_for("cuda", before_sample=_flusher())
+        return clock_for("cuda", before_sample=_l2_flusher())
     return clock_for(case.device)
 
 
-_FLUSHER: list[Any] = []
+@functools.cache
+def _l2_flusher() -> Any:
+    """One flush buffer per process, allocated on first use."""
+    from eigenbench.measure.l2 import L2Flusher
 
-
-def _flusher() -> Any:
-    if not _FLUSHER:
-        from eigenbench.measure.l2 import L2Flusher
-
-        _FLUSHER.append(L2Flusher())
-    return _FLUSHER[0]
+    return L2Flusher()
 
 
 def cuda_available() -> bool:
@@ -276,9 +274,15 @@ class Runner:
     def _block(self, case: Case, reason: str) -> None:
         self._blocked.append((_sweep_key(case), case.param_dict, reason))
 
-    def _measure_case(self, case: Case) -> dict[str, Any]:
+    def _inputs(self, case: Case) -> Any:
         w = case.workload
-        inputs = w.make_inputs(case.param_dict, case.device, case.dtype, self.options.seed)
+        return w.make_inputs(case.param_dict, case.device, case.dtype, self.options.seed)
+
+    def _measure_case(self, case: Case) -> dict[str, Any]:
+        if case.workload.kind == "convergence":
+            return self._measure_convergence(case)
+        w = case.workload
+        inputs = self._inputs(case)
         fn = w.bind(case.impl, inputs, case.phase)
         clock = self.clock_factory(case)
         start = clock.now()
@@ -287,7 +291,33 @@ class Runner:
         validation = w.validate(output, expected, case.param_dict, case.dtype)
         del output
         m = measure(fn, clock, self.options.measure, start_s=start)
+        return self._probe(case, fn, measured_record(case, clock, first_s, validation, m))
+
+    def _measure_convergence(self, case: Case) -> dict[str, Any]:
+        """Follow one optimisation to its target, validate its result, then time its steps."""
+        from eigenbench.convergence import follow, to_record
+
+        w = case.workload
+        conv = w.convergence
+        assert conv is not None  # checked when the suite was loaded
+        inputs = self._inputs(case)
+        clock = self.clock_factory(case)
+        problem = w.bind(case.impl, inputs, case.phase)()
+        traj = follow(problem, conv, clock.now)
+        expected = self.reference_for(case, inputs)
+        validation = w.validate(problem.result(), expected, case.param_dict, case.dtype)
+        timed = w.bind(case.impl, inputs, case.phase)()
+        start = clock.now()
+        _, first_s = first_call(timed.step, clock)
+        m = measure(timed.step, clock, self.options.measure, start_s=start)
         record = measured_record(case, clock, first_s, validation, m)
+        record["convergence"] = to_record(traj, conv)
+        if record["status"] == "ok" and traj.reached_at is None:
+            record["reason"] = "did not reach the target loss within the budget"
+        return self._probe(case, timed.step, record)
+
+    def _probe(self, case: Case, fn: Any, record: dict[str, Any]) -> dict[str, Any]:
+        """Add peak memory and (on CUDA) host-blocking, each from one extra untimed call."""
         if self.options.memory:
             record["memory"] = peak_memory(fn, case.device, uses_cupy="cupy" in case.impl.requires)
         if case.device == "cuda" and self.options.host_blocking:

@@ -11,7 +11,7 @@ import inspect
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from eigenbench.errors import SuiteError
 
@@ -61,6 +61,30 @@ class Validation:
         return d
 
 
+class Problem(Protocol):
+    """What an impl of a convergence workload returns: an optimisation to step through."""
+
+    def step(self) -> Any:
+        """One optimisation step; returns the loss after it (float or 0-d tensor)."""
+        ...
+
+    def result(self) -> Any:
+        """The current solution, for validation against the reference."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Convergence:
+    """Target and budgets of a convergence workload (time-to-accuracy)."""
+
+    target: float
+    """Loss at or below which the problem counts as solved."""
+    budget_steps: int = 10_000
+    budget_s: float = 10.0
+    max_points: int = 200
+    """Trajectory points kept in the run file (every step early on, then thinned)."""
+
+
 Bind = Callable[[Impl, Any, str], Callable[[], Any]]
 """(impl, inputs, phase) -> the zero-argument callable that is timed for that phase."""
 
@@ -92,6 +116,9 @@ class Workload:
     phases: tuple[str, ...] = ("call",)
     bind: Bind = call_impl
     kind: str = "time"
+    convergence: Convergence | None = None
+    """For kind "convergence": impls return a Problem; the runner records time per step and
+    the loss trajectory to `convergence.target`."""
     flush_l2: bool = True
     description: str = ""
     extra: Mapping[str, Any] = field(default_factory=dict)
@@ -205,6 +232,7 @@ def version_hash(workload: Workload, impl: Impl) -> str:
         repr(workload.phases),
         repr(workload.flush_l2),
         workload.kind,
+        repr(workload.convergence),
     ]
     for fn in (
         workload.make_inputs,
@@ -258,6 +286,8 @@ def _check_workload(w: Workload, where: str) -> None:
         raise SuiteError(f"{where}: expected an eigenbench.spec.Workload, got {type(w).__name__}")
     if w.kind not in KINDS:
         raise SuiteError(f"{where}: kind must be one of {KINDS}, got {w.kind!r}")
+    if w.kind == "convergence" and not isinstance(w.convergence, Convergence):
+        raise SuiteError(f"{where}: a convergence workload needs convergence=Convergence(...)")
     if not w.impls:
         raise SuiteError(f"{where}: declares no impls")
     for label, g in (("grid", w.grid), ("quick_grid", w.quick_grid), ("gpu_grid", w.gpu_grid)):
