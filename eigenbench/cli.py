@@ -123,7 +123,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     env = envmod.collect(with_gpu="cuda" in devices)
     command = "eigenbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     runner = Runner(env=env, options=options, out_path=None, command=command)
-    out = Path(args.out) if args.out else RUNS_DIR / f"{runner.run_doc['run_id']}.json"
+    if args.resume:
+        from eigenbench.results import load_run
+
+        previous = load_run(args.resume)  # a bad file stops here, before anything is written
+        runner.resume(previous)
+        out = Path(args.out or args.resume)
+    else:
+        out = Path(args.out) if args.out else RUNS_DIR / f"{runner.run_doc['run_id']}.json"
     runner.out_path = out
     err = Console(stderr=True)
     err.print(
@@ -134,7 +141,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         try:
             run = runner.run(cases)
         except KeyboardInterrupt:
-            err.print(f"interrupted: {len(runner.run_doc['records'])} records kept in {out}")
+            err.print(
+                f"interrupted: {len(runner.run_doc['records'])} records kept in {out}; "
+                f"continue with --resume {out}"
+            )
             return 130
     Console(width=160).print(results_table(run["records"], title=f"run {run['run_id']}"))
     counts: dict[str, int] = {}
@@ -175,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="cpu")
     run.add_argument("--out", metavar="RUN.json", help="default: results/runs/<run_id>.json")
     run.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
+    run.add_argument(
+        "--resume",
+        metavar="RUN.json",
+        help="continue an interrupted run: measure only the cases it lacks",
+    )
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--min-samples", dest="min_samples", type=int)
     run.add_argument(

@@ -197,22 +197,32 @@ class Runner:
             "records": [],
         }
 
+    def resume(self, previous: Mapping[str, Any]) -> None:
+        """Continue `previous` (a loaded run): keep its finished records and its run id."""
+        kept = [r for r in previous["records"] if r["status"] != "interrupted"]
+        self.run_doc.update(run_id=previous["run_id"], started=previous["started"], records=kept)
+        self.run_doc["resumed"] = [
+            *previous.get("resumed", []),
+            self.now_utc().isoformat(timespec="seconds"),
+        ]
+
     def run(self, cases: Iterable[Case]) -> dict[str, Any]:
-        """Run every case; on Ctrl-C mark the current one interrupted and finalise the file."""
-        todo = list(cases)
+        """Run the cases not yet recorded; on Ctrl-C mark the current one interrupted.
+
+        The run file is finalised (`status: interrupted`) before KeyboardInterrupt propagates.
+        """
+        done = {r["id"] for r in self.run_doc["records"]}
+        todo = [c for c in cases if c.id not in done]
+        current: Case | None = None
         try:
-            for i, case in enumerate(todo):
-                self._add(self.run_case(case), i, len(todo))
+            for i, current in enumerate(todo):
+                self._add(self.run_case(current), i, len(todo))
+            current = None
         except KeyboardInterrupt:
-            current = (
-                todo[len(self.run_doc["records"])]
-                if len(self.run_doc["records"]) < len(todo)
-                else None
-            )
-            if current is not None:
+            if current is not None and current.id not in {r["id"] for r in self.run_doc["records"]}:
                 self._add(
                     base_record(current, "interrupted", "interrupted by the user"),
-                    len(self.run_doc["records"]),
+                    len(todo) - 1,
                     len(todo),
                 )
             self._finish("interrupted")
