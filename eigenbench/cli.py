@@ -18,6 +18,7 @@ from typing import Any
 from eigenbench.errors import EigenbenchError, EnvironmentProblem, UsageError
 
 RUNS_DIR = Path("results/runs")
+REPORTS_DIR = Path("reports")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -115,7 +116,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     suites = [load_suite(name) for name in names]
     devices = _devices(args.device)
     options = RunOptions(
-        quick=args.quick, devices=devices, measure=_measure_options(args), seed=args.seed
+        quick=args.quick,
+        devices=devices,
+        measure=_measure_options(args),
+        seed=args.seed,
+        isolate=args.isolate,
     )
     cases = [c for s in suites for c in expand(s, devices=devices, quick=args.quick)]
     if args.filter:
@@ -154,6 +159,36 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from eigenbench.report import render_report
+    from eigenbench.results import load_run
+
+    run = load_run(args.run)
+    baseline = verdicts = None
+    if args.baseline:
+        from eigenbench.baseline import load_runs_from
+        from eigenbench.compare import compare_runs
+
+        baseline = load_runs_from(args.baseline)
+        verdicts = [v.to_dict() for v in compare_runs(baseline, run).verdicts]
+    out = Path(args.out) if args.out else REPORTS_DIR / run["run_id"]
+    index = render_report(
+        run, out, baseline=baseline, verdicts=verdicts, reference_impl=args.reference
+    )
+    print(index)
+    return 0
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    from eigenbench.selftest import format_selftest, run_selftest
+
+    if args.device == "cuda":
+        _devices("cuda")
+    result = run_selftest(args.device, quick=args.quick)
+    print(json.dumps(result, indent=1) if args.json else format_selftest(result))
+    return 0
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     from eigenbench import env as envmod
 
@@ -186,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", metavar="RUN.json", help="default: results/runs/<run_id>.json")
     run.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
     run.add_argument(
+        "--isolate",
+        action="store_true",
+        help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
+    )
+    run.add_argument(
         "--resume",
         metavar="RUN.json",
         help="continue an interrupted run: measure only the cases it lacks",
@@ -215,6 +255,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="hard budget per case; bigger sizes of that impl are then skipped",
     )
     run.set_defaults(func=cmd_run)
+
+    rep = sub.add_parser("report", help="HTML report and PNG charts of a run")
+    rep.add_argument("run", metavar="RUN.json")
+    rep.add_argument("--baseline", metavar="BASE.json", help="a run file or a baseline folder")
+    rep.add_argument("--out", metavar="DIR", help="default: reports/<run_id>/")
+    rep.add_argument("--reference", metavar="IMPL", help="impl the speedups are relative to")
+    rep.set_defaults(func=cmd_report)
+
+    st = sub.add_parser("selftest", help="accuracy and overhead of the harness itself")
+    st.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--quick", action="store_true", help="shorter, for smoke tests")
+    st.set_defaults(func=cmd_selftest)
 
     env = sub.add_parser("env", help="this machine's fingerprint")
     env.add_argument("--json", action="store_true")

@@ -35,6 +35,8 @@ class RunOptions:
     seed: int = 0
     memory: bool = True
     host_blocking: bool = True
+    isolate: bool = False
+    """Run each case in a child process (own peak RSS; killed when it overruns its budget)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -265,19 +267,28 @@ class Runner:
         if reason is not None:
             return base_record(case, "skipped", reason)
         try:
-            record = self._measure_case(case)
+            record = self._isolated(case) if self.options.isolate else self._measure_case(case)
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # one failing case must not end the run
             record = self._failure(case, exc)
         if record["status"] == "timeout":
             self._block(case, f"skipped: a smaller size of this impl timed out ({case.id})")
+        elif record["status"] == "failed" and "out of memory" in (record["reason"] or ""):
+            self._block(case, f"skipped: a smaller size of this impl ran out of memory ({case.id})")
         return record
+
+    def _isolated(self, case: Case) -> dict[str, Any]:
+        """The case in a child process, killed well after its own budget would stop it."""
+        from eigenbench.isolate import run_isolated
+
+        budget = self.options.measure.timeout_s
+        hard = None if budget is None else budget + max(5.0, 0.5 * budget)
+        return run_isolated(case.suite, case.id, self.options, timeout_s=hard, case=case)
 
     def _failure(self, case: Case, exc: BaseException) -> dict[str, Any]:
         if is_out_of_memory(exc):
             _free_device_memory(case.device)
-            self._block(case, f"skipped: a smaller size of this impl ran out of memory ({case.id})")
             return base_record(case, "failed", "out of memory")
         return base_record(case, "failed", one_line(exc))
 

@@ -1,0 +1,19 @@
+"""The HTML report of a run: charts chosen from the data, one self-contained page.
+
+`render_report(run, out_dir)` writes `out_dir/index.html` and `out_dir/charts/*.png`;
+`build_model(run)` is the pure part behind it.
+"""
+
+from __future__ import annotations
+
+from eigenbench.report.html import latest_run, render_html, render_report
+from eigenbench.report.model import build_model, find_crossovers, fit_scaling_exponent
+
+__all__ = [
+    "build_model",
+    "find_crossovers",
+    "fit_scaling_exponent",
+    "latest_run",
+    "render_html",
+    "render_report",
+]
