@@ -57,6 +57,14 @@ def results_table(records: Iterable[Mapping[str, Any]], title: str = "eigenbench
         status = r["status"] + (" (noisy)" if r.get("noisy") else "")
         if r.get("reason"):
             status += f": {r['reason']}"
+        conv = r.get("convergence")
+        if conv:
+            status += (
+                f"; target {conv['target']:.0e} in {conv['steps_to_target']} steps, "
+                f"{fmt_seconds(conv['seconds_to_target'])}"
+                if conv["reached"]
+                else f"; target {conv['target']:.0e} not reached in {conv.get('steps_taken')} steps"
+            )
         hb = r.get("host_blocking")
         table.add_row(
             r["id"],

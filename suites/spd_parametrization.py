@@ -1,0 +1,130 @@
+"""SPD parametrizations: cost of a forward+backward step, and time to fit a known SPD matrix.
+
+Seed 000 keeps a weight SPD through W = exp(sym(X)) or W = L Lᵀ with a softplus diagonal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from eigenbench.inputs import generator, torch_dtype
+from eigenbench.ops.spd import CholeskySPD, SPDFit, SymmetricExp, min_eigenvalue, random_spd
+from eigenbench.spec import Convergence, Impl, Params, Suite, Validation, Workload
+from eigenbench.validate import DEFAULT_RTOL, array_errors
+
+BOTH = frozenset({"cpu", "cuda"})
+
+
+def raw_inputs(params: Params, device: str, dtype: str, seed: int) -> dict[str, torch.Tensor]:
+    """A raw parameter X (batch × n × n, scaled so W is well conditioned) and a fixed
+    upstream gradient G for the loss ⟨W, G⟩."""
+    b, n = int(params["batch"]), int(params["n"])
+    g = generator(seed)
+    x = torch.randn(b, n, n, generator=g, dtype=torch.float64) / (2 * n**0.5)
+    grad = torch.randn(b, n, n, generator=g, dtype=torch.float64)
+    t = torch_dtype(dtype)
+    return {"x": x.to(device, t), "grad": grad.to(device, t)}
+
+
+def step_of(param: torch.nn.Module) -> Callable[[dict[str, torch.Tensor]], torch.Tensor]:
+    """Forward W = f(X), backward of ⟨W, G⟩ into X; returns W (the timed step)."""
+
+    def step(inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        x = inputs["x"].detach().requires_grad_(True)
+        w = param(x)
+        (w * inputs["grad"]).sum().backward()
+        return w.detach()
+
+    return step
+
+
+def reference_w(inputs: dict[str, torch.Tensor], params: Params, phase: str) -> Any:
+    """W in float64 on the CPU from the same raw X, for both parametrizations."""
+    x = inputs["x"].detach().to("cpu", torch.float64)
+    return {"symmetric_exp": SymmetricExp()(x), "cholesky": CholeskySPD()(x)}
+
+
+def validate_spd(name: str) -> Callable[[Any, Any, Params, str], Validation]:
+    def validate(output: Any, expected: Any, params: Params, dtype: str) -> Validation:
+        abs_err, rel_err = array_errors(output, expected[name])
+        lam = float(min_eigenvalue(output.detach().cpu(), dtype=torch.float64).min())
+        ok = rel_err <= DEFAULT_RTOL[dtype] and lam > 0
+        detail = f"smallest eigenvalue {lam:.3g}" + ("" if ok else " (not SPD or inexact)")
+        return Validation(ok, abs_err, rel_err, f"{name} in float64", detail)
+
+    return validate
+
+
+def validate_step(output: Any, expected: Any, params: Params, dtype: str) -> Validation:
+    """Which parametrization made `output` is told by the closer reference."""
+    errors = {k: array_errors(output, v)[1] for k, v in expected.items()}
+    return validate_spd(min(errors, key=errors.__getitem__))(output, expected, params, dtype)
+
+
+STEP = Workload(
+    name="spd_step",
+    description="Forward + backward of W = f(X) for a batch of n×n raw parameters",
+    impls=(
+        Impl("symmetric_exp", step_of(SymmetricExp()), devices=BOTH),
+        Impl("cholesky", step_of(CholeskySPD()), devices=BOTH),
+    ),
+    make_inputs=raw_inputs,
+    reference=reference_w,
+    validate=validate_step,
+    grid={"batch": [1, 16], "n": [8, 32, 128]},
+    quick_grid=[{"batch": 4, "n": 16}],
+    gpu_grid={"batch": [1, 64], "n": [32, 128, 512]},
+    phases=("step",),
+)
+
+
+def target_spd(params: Params, device: str, dtype: str, seed: int) -> torch.Tensor:
+    """A known SPD matrix with eigenvalues log-spaced over the condition number `cond`."""
+    t = random_spd(int(params["n"]), cond=float(params["cond"]), seed=seed)
+    return t.to(device, torch_dtype(dtype))
+
+
+def fit_with(name: str) -> Callable[[torch.Tensor], SPDFit]:
+    def problem(target: torch.Tensor) -> SPDFit:
+        return SPDFit(target, name, lr=0.05, optimizer="adam")
+
+    return problem
+
+
+def validate_fit(output: Any, expected: Any, params: Params, dtype: str) -> Validation:
+    abs_err, rel_err = array_errors(output, expected)
+    lam = float(min_eigenvalue(output.detach().cpu(), dtype=torch.float64).min())
+    ok = rel_err <= 1e-2 and lam > 0
+    return Validation(
+        ok,
+        abs_err,
+        rel_err,
+        "the target matrix",
+        f"smallest eigenvalue {lam:.3g}; fit within 1 % of the target: {ok}",
+    )
+
+
+FIT = Workload(
+    name="spd_fit",
+    description="Adam (lr 0.05) from the identity to a known SPD matrix, loss ‖W−T‖²/‖T‖²",
+    kind="convergence",
+    convergence=Convergence(target=1e-6, budget_steps=3000, budget_s=8.0),
+    impls=(
+        Impl("symmetric_exp", fit_with("symmetric_exp"), devices=BOTH),
+        Impl("cholesky", fit_with("cholesky"), devices=BOTH),
+    ),
+    make_inputs=target_spd,
+    reference=lambda target, params, phase: target.detach().to("cpu", torch.float64),
+    validate=validate_fit,
+    grid=[{"n": 8, "cond": 10.0}, {"n": 32, "cond": 10.0}, {"n": 16, "cond": 100.0}],
+    quick_grid=[{"n": 8, "cond": 10.0}],
+    gpu_grid=[{"n": 32, "cond": 10.0}, {"n": 128, "cond": 10.0}, {"n": 16, "cond": 100.0}],
+    bind=lambda impl, inputs, phase: lambda: impl.fn(inputs),
+)
+
+SUITE = Suite(
+    name="spd_parametrization", description=__doc__.splitlines()[0], workloads=(STEP, FIT)
+)

@@ -1,0 +1,109 @@
+"""SVD by gradient descent (seeds 001, 003): steps and seconds to a loss target, which seed
+matrices stall, and the direct `torch.linalg.svd` for scale."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from eigenbench.inputs import generator, torch_dtype
+from eigenbench.ops.svd_gd import SEED_MATRICES, SVDDescent, compare_with_svd
+from eigenbench.spec import Convergence, Impl, Params, Suite, Validation, Workload
+
+LARGER = {"rand_32x16": (32, 16), "rand_64x64": (64, 64)}
+
+
+def matrix(params: Params, device: str, dtype: str, seed: int) -> torch.Tensor:
+    """A seed matrix by name (regenerated exactly), or a seeded uniform one of a larger shape."""
+    name = str(params["matrix"])
+    if name in SEED_MATRICES:
+        a = SEED_MATRICES[name]()
+    else:
+        a = torch.rand(LARGER[name], generator=generator(seed))
+    return a.to(device, torch_dtype(dtype))
+
+
+def descent(optimizer: str) -> Callable[[torch.Tensor], SVDDescent]:
+    def problem(a: torch.Tensor) -> SVDDescent:
+        return SVDDescent(a, optimizer=optimizer)
+
+    return problem
+
+
+def validate_factors(output: Any, expected: Any, params: Params, dtype: str) -> Validation:
+    """Singular values and reconstruction against float64 `torch.linalg.svd`."""
+    a, _ = expected
+    cmp = compare_with_svd(a, output)
+    sv_err = cmp["sv_max_abs_err"] / float(torch.linalg.matrix_norm(a, ord=2))
+    ok = sv_err <= 1e-2 and cmp["recon_rel_fro_err"] <= 1e-2
+    detail = (
+        f"singular values off by {sv_err:.2e} of the largest, reconstruction "
+        f"{cmp['recon_rel_fro_err']:.2e}"
+    )
+    return Validation(ok, cmp["sv_max_abs_err"], sv_err, "torch.linalg.svd float64", detail)
+
+
+def reference(a: torch.Tensor, params: Params, phase: str) -> tuple[torch.Tensor, torch.Tensor]:
+    a64 = a.detach().to("cpu", torch.float64)
+    return a64, torch.linalg.svdvals(a64)
+
+
+GRID = [{"matrix": m} for m in [*SEED_MATRICES, *LARGER]]
+
+DESCENT = Workload(
+    name="svd_descent",
+    description="U diag(a²) Vᵀ ≈ A by descent on reconstruction + orthonormality penalties",
+    kind="convergence",
+    convergence=Convergence(target=1e-6, budget_steps=20_000, budget_s=12.0),
+    impls=(
+        Impl(
+            "sgd_momentum",
+            descent("sgd"),
+            devices=frozenset({"cpu", "cuda"}),
+            description="the seed's SGD, lr 0.9, momentum 0.9",
+        ),
+        Impl(
+            "adam",
+            descent("adam"),
+            devices=frozenset({"cpu", "cuda"}),
+            description="Adam, lr 1e-3 (the seed's variant)",
+        ),
+    ),
+    make_inputs=matrix,
+    reference=reference,
+    validate=validate_factors,
+    grid=GRID,
+    quick_grid=[{"matrix": "m1_5x4"}],
+    bind=lambda impl, inputs, phase: lambda: impl.fn(inputs),
+)
+
+
+def validate_svd(output: Any, expected: Any, params: Params, dtype: str) -> Validation:
+    _, s_ref = expected
+    s = output[1].detach().to("cpu", torch.float64)
+    err = float((s - s_ref).abs().max())
+    rel = err / float(s_ref.max())
+    tol = 1e-4 if dtype == "float32" else 1e-10
+    return Validation(rel <= tol, err, rel, "torch.linalg.svdvals float64")
+
+
+DIRECT = Workload(
+    name="svd_direct",
+    description="torch.linalg.svd of the same matrices, for scale",
+    impls=(
+        Impl(
+            "torch_svd",
+            lambda a: torch.linalg.svd(a, full_matrices=False),
+            devices=frozenset({"cpu", "cuda"}),
+        ),
+    ),
+    make_inputs=matrix,
+    reference=reference,
+    validate=validate_svd,
+    grid=GRID,
+    quick_grid=[{"matrix": "m1_5x4"}],
+)
+
+SUITE = Suite(name="svd_gd", description=__doc__.splitlines()[0], workloads=(DESCENT, DIRECT))
