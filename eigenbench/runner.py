@@ -7,6 +7,7 @@ run goes on; bigger sizes of an impl that ran out of memory or time are skipped.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import importlib.util
@@ -158,6 +159,8 @@ def measured_record(
         rel_ci=m.rel_ci if math.isfinite(m.rel_ci) else None,
         noisy=m.noisy,
     )
+    if case.workload.measure:
+        rec["measure_overrides"] = dict(case.workload.measure)
     return rec
 
 
@@ -311,8 +314,16 @@ class Runner:
         expected = self.reference_for(case, inputs)
         validation = w.validate(output, expected, case.param_dict, case.dtype)
         del output
-        m = measure(fn, clock, self.options.measure, start_s=start)
+        m = measure(fn, clock, self._measure_options(case), start_s=start)
         return self._probe(case, fn, measured_record(case, clock, first_s, validation, m))
+
+    def _measure_options(self, case: Case) -> MeasureOptions:
+        overrides = case.workload.measure
+        return (
+            dataclasses.replace(self.options.measure, **overrides)
+            if overrides
+            else (self.options.measure)
+        )
 
     def _measure_convergence(self, case: Case) -> dict[str, Any]:
         """Follow one optimisation to its target, validate its result, then time its steps."""
@@ -330,7 +341,7 @@ class Runner:
         timed = w.bind(case.impl, inputs, case.phase)()
         start = clock.now()
         _, first_s = first_call(timed.step, clock)
-        m = measure(timed.step, clock, self.options.measure, start_s=start)
+        m = measure(timed.step, clock, self._measure_options(case), start_s=start)
         record = measured_record(case, clock, first_s, validation, m)
         record["convergence"] = to_record(traj, conv)
         if record["status"] == "ok" and traj.reached_at is None:

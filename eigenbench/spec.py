@@ -121,8 +121,9 @@ class Workload:
     the loss trajectory to `convergence.target`."""
     flush_l2: bool = True
     description: str = ""
-    extra: Mapping[str, Any] = field(default_factory=dict)
-    """Workload-specific settings (e.g. a convergence target) passed through to the runner."""
+    measure: Mapping[str, Any] = field(default_factory=dict)
+    """Overrides of the run's MeasureOptions for this workload (e.g. fewer samples of a
+    seconds-long training epoch); recorded in each record's `measure_overrides`."""
 
     def grid_for(self, *, quick: bool, device: str) -> list[dict[str, ParamValue]]:
         """The parameter points to run, in declared order (sizes ascending)."""
