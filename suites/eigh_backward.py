@@ -1,0 +1,116 @@
+"""Eigendecomposition backward passes v1, v2, v3 and final (seed 004, DDN) against autograd
+through `torch.linalg.eigh`: forward and backward timed separately, with peak memory each."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from eigenbench.eigcheck import validate_eigenvectors, validate_gradient
+from eigenbench.inputs import generator, torch_dtype
+from eigenbench.ops.eigh_backward import VARIANTS
+from eigenbench.spec import Impl, Params, Suite, Validation, Workload
+
+BOTH = frozenset({"cpu", "cuda"})
+
+
+def make_inputs(params: Params, device: str, dtype: str, seed: int) -> dict[str, torch.Tensor]:
+    """Symmetric matrices (random Gaussian, or with an exactly repeated eigenvalue) and the
+    weights of a sign-invariant loss J = Σ_b Σ_k w_k y_kᵀ C y_k."""
+    b, n = int(params["batch"]), int(params["n"])
+    g = generator(seed)
+    if params.get("spectrum", "random") == "repeated":
+        q, _ = torch.linalg.qr(torch.randn(b, n, n, generator=g, dtype=torch.float64))
+        lam = torch.arange(1, n + 1, dtype=torch.float64)
+        lam[1] = lam[0]  # λ₀ = λ₁ exactly
+        x = (q * lam) @ q.mT
+        x = 0.5 * (x + x.mT)
+    else:
+        x = torch.randn(b, n, n, generator=g, dtype=torch.float64)
+        x = 0.5 * (x + x.mT)
+    c = torch.randn(n, n, generator=g, dtype=torch.float64)
+    w = torch.rand(n, generator=g, dtype=torch.float64)
+    t = torch_dtype(dtype)
+    return {"x": x.to(device, t), "c": (0.5 * (c + c.T)).to(device, t), "w": w.to(device, t)}
+
+
+def loss_of(y: torch.Tensor, c: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Σ w_k y_kᵀ C y_k: invariant to each eigenvector's sign, so any solver can be compared."""
+    return (w * torch.einsum("...ik,ij,...jk->...k", y, c, y)).sum()
+
+
+def bind(impl: Impl, inputs: dict[str, torch.Tensor], phase: str) -> Callable[[], Any]:
+    """fwd: Y = f(X) with X requiring grad (as in training). bwd: the gradient of J into X,
+    through a graph built once and kept (retain_graph), so only the backward pass is timed."""
+    x = inputs["x"].detach().requires_grad_(True)
+    f = impl.fn
+    if phase == "fwd":
+        return lambda: f(x)
+    loss = loss_of(f(x), inputs["c"], inputs["w"])
+    return lambda: torch.autograd.grad(loss, x, retain_graph=True)[0]
+
+
+def reference(inputs: dict[str, torch.Tensor], params: Params, phase: str) -> Any:
+    """fwd: the matrices (for residual checks). bwd: dJ/dX by float64 autograd through eigh."""
+    x64 = inputs["x"].detach().to("cpu", torch.float64).requires_grad_(True)
+    if phase == "fwd":
+        return ("matrices", x64.detach())
+    c, w = (inputs[k].detach().to("cpu", torch.float64) for k in ("c", "w"))
+    _, y = torch.linalg.eigh(0.5 * (x64 + x64.mT))
+    return ("gradient", torch.autograd.grad(loss_of(y, c, w), x64)[0])
+
+
+def validate(output: Any, expected: Any, params: Params, dtype: str) -> Validation:
+    what, value = expected
+    if what == "gradient":
+        return validate_gradient(output, value, dtype, ties=params.get("spectrum") == "repeated")
+    return validate_eigenvectors(value, output, dtype)
+
+
+def variant(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    fn = VARIANTS[name]
+
+    def call(x: torch.Tensor) -> torch.Tensor:
+        return fn(x, None)
+
+    call.__name__ = f"eigenvectors_{name}"
+    return call
+
+
+def small_enough_for_v1(params: Params, device: str) -> bool:
+    """v1 forms one pseudo-inverse (an SVD) per eigenvalue: keep it to sizes that finish."""
+    return int(params["n"]) <= (32 if device == "cpu" else 64)
+
+
+CPU_POINTS = [{"batch": 5, "n": n, "spectrum": "random"} for n in (8, 16, 32, 64, 128)]
+EIGH_BACKWARD = Workload(
+    name="eigh_backward",
+    description="Eigenvectors of ½(X+Xᵀ): forward, and backward of a sign-invariant loss",
+    impls=(
+        Impl(
+            "v1",
+            variant("v1"),
+            devices=BOTH,
+            when=small_enough_for_v1,
+            description="pseudo-inverse of S − λ_k I per eigenvalue",
+        ),
+        Impl("v2", variant("v2"), devices=BOTH, description="loop over eigenvalues"),
+        Impl("v3", variant("v3"), devices=BOTH, description="vectorised over eigenvalues"),
+        Impl("final", variant("final"), devices=BOTH, description="single expression"),
+        Impl("eigh", variant("eigh"), devices=BOTH, description="autograd through eigh"),
+    ),
+    make_inputs=make_inputs,
+    reference=reference,
+    validate=validate,
+    bind=bind,
+    phases=("fwd", "bwd"),
+    dtypes=("float32", "float64"),
+    grid=[*CPU_POINTS, {"batch": 5, "n": 8, "spectrum": "repeated"}],
+    quick_grid=[{"batch": 5, "n": 32, "spectrum": "random"}],
+    gpu_grid=[{"batch": 1000, "n": n, "spectrum": "random"} for n in (16, 32, 64, 128)]
+    + [{"batch": 5, "n": 8, "spectrum": "repeated"}],
+)
+
+SUITE = Suite(name="eigh_backward", description=__doc__.splitlines()[0], workloads=(EIGH_BACKWARD,))

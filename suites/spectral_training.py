@@ -1,0 +1,90 @@
+"""One training epoch of the spectral regression model λ_k(diag(μ) + Σ x_i A_i) (seed 002)
+with the eigenvalue by torch or by the CuPy k-th-eigenvalue function."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from eigenbench.inputs import torch_dtype
+from eigenbench.ops.spectral import SpectralRegressor, make_housing_like, train_epoch
+from eigenbench.spec import Impl, Params, Suite, Validation, Workload
+
+BATCH_SIZE = 10  # the seed's minibatch
+LR = 1e-4  # the seed's AdamW learning rate
+
+
+def make_inputs(params: Params, device: str, dtype: str, seed: int) -> dict[str, Any]:
+    x, y = make_housing_like(
+        int(params["rows"]), seed=seed, device=device, dtype=torch_dtype(dtype)
+    )
+    return {"x": x, "y": y, "dim": int(params["dim"]), "seed": seed}
+
+
+def model_for(
+    inputs: dict[str, Any], backend: str, dtype: torch.dtype, device: str
+) -> tuple[SpectralRegressor, torch.optim.Optimizer]:
+    dim = inputs["dim"]
+    g = torch.Generator().manual_seed(inputs["seed"])
+    model = SpectralRegressor(
+        inputs["x"].shape[1], dim, k=dim // 2, backend=backend, generator=g
+    ).to(device=device, dtype=dtype)
+    return model, torch.optim.AdamW(model.parameters(), lr=LR)
+
+
+def epoch_with(backend: str) -> Callable[[dict[str, Any]], Callable[[], float]]:
+    """A model and optimizer made once; each call trains one more epoch, returns its loss."""
+
+    def build(inputs: dict[str, Any]) -> Callable[[], float]:
+        x, y = inputs["x"], inputs["y"]
+        model, opt = model_for(inputs, backend, x.dtype, str(x.device))
+        return lambda: train_epoch(model, x, y, opt, batch_size=BATCH_SIZE)
+
+    return build
+
+
+def bind(impl: Impl, inputs: dict[str, Any], phase: str) -> Callable[[], float]:
+    return impl.fn(inputs)
+
+
+def reference(inputs: dict[str, Any], params: Params, phase: str) -> float:
+    """The first epoch's loss in float64 on the CPU (torch backend), from the same start."""
+    cpu = {
+        **inputs,
+        "x": inputs["x"].to("cpu", torch.float64),
+        "y": inputs["y"].to("cpu", torch.float64),
+    }
+    return epoch_with("torch")(cpu)()
+
+
+def validate(output: Any, expected: Any, params: Params, dtype: str) -> Validation:
+    """The first epoch must follow the float64 one: its mean loss within 1 %."""
+    rel = abs(output - expected) / abs(expected)
+    return Validation(
+        rel <= 1e-2,
+        abs(output - expected),
+        rel,
+        "first-epoch loss, float64 torch backend",
+        f"epoch loss {output:.6f} vs {expected:.6f}",
+    )
+
+
+SPECTRAL = Workload(
+    name="spectral_epoch",
+    description=f"One epoch of AdamW (lr {LR}, batch {BATCH_SIZE}) on housing-like data",
+    impls=(
+        Impl("torch", epoch_with("torch"), devices=frozenset({"cpu", "cuda"})),
+        Impl("cupy", epoch_with("cupy"), devices=frozenset({"cuda"}), requires=("cupy",)),
+    ),
+    make_inputs=make_inputs,
+    reference=reference,
+    validate=validate,
+    bind=bind,
+    grid=[{"rows": 20640, "dim": 30}, {"rows": 20640, "dim": 45}],
+    quick_grid=[{"rows": 500, "dim": 10}],
+    measure={"min_samples": 3, "warmup_s": 0.0},
+)
+
+SUITE = Suite(name="spectral_training", description=__doc__.splitlines()[0], workloads=(SPECTRAL,))
