@@ -7,6 +7,9 @@ TORCH_SPEC  ?= torch==2.13.0
 PYTHON      ?=
 SUITES      ?= all
 BENCH_ARGS  ?=
+CHECK_SUITES ?= all
+CHECK_ARGS  ?=
+CHECK_RUN   ?= results/runs/check.json
 
 ifeq ($(strip $(PYTHON)),)
 PY          := $(VENV)/bin/python
@@ -48,6 +51,19 @@ bench-gpu: $(READY)
 
 report: $(READY)
 	$(EIGENBENCH) report $(LATEST)
+
+# The quick CPU suites against this machine's committed baseline; exit 1 on a regression.
+# CI passes CHECK_ARGS=--report-only: timing noise on shared machines must not block work.
+check: $(READY)
+	$(EIGENBENCH) run $(CHECK_SUITES) --quick --device cpu --out $(CHECK_RUN)
+	@key=$$($(EIGENBENCH) env --key); \
+	if [ -d results/baselines/$$key ]; then \
+	  $(EIGENBENCH) compare results/baselines/$$key $(CHECK_RUN) --changes-only $(CHECK_ARGS); \
+	else echo "no baseline for machine '$$key' in results/baselines/ (make baseline)"; fi
+
+# Promote the latest run to this machine's baseline (one file per suite).
+baseline: $(READY)
+	$(EIGENBENCH) baseline save $(LATEST)
 
 lint: $(READY)
 	$(PY) -m ruff check eigenbench suites tests

@@ -114,6 +114,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     names = available() if args.suites == ["all"] else args.suites
     suites = [load_suite(name) for name in names]
+    if args.threads is not None:
+        import torch
+
+        if args.threads < 1:
+            raise UsageError("eigenbench run: --threads must be at least 1")
+        torch.set_num_threads(args.threads)
     devices = _devices(args.device)
     options = RunOptions(
         quick=args.quick,
@@ -189,10 +195,64 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from eigenbench.baseline import load_runs_from
+    from eigenbench.compare import compare_runs, render_table
+
+    baseline = load_runs_from(args.baseline)
+    current = load_runs_from(args.run)
+    if Path(args.baseline).is_dir():  # a machine's baseline folder: only the suites we ran
+        suites = {r["suite"] for r in current["records"]}
+        baseline = {**baseline, "records": [r for r in baseline["records"] if r["suite"] in suites]}
+    if not 0 <= args.threshold < 100:
+        raise UsageError("eigenbench compare: --threshold is a percentage in [0, 100)")
+    result = compare_runs(
+        baseline, current, threshold=args.threshold / 100, relative_to=args.relative_to
+    )
+    err = Console(stderr=True)
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
+    if args.json:
+        print(result.to_json())
+    else:
+        Console(width=160).print(render_table(result, show_unchanged=not args.changes_only))
+    code = result.exit_code
+    if args.report_only and code:
+        err.print(f"report only: {len(result.regressions)} regression(s), exit 0 instead of 1")
+        return 0
+    return code
+
+
+def cmd_baseline(args: argparse.Namespace) -> int:
+    from eigenbench.baseline import save_baseline
+    from eigenbench.results import load_run
+
+    for path in save_baseline(load_run(args.run), root=args.root):
+        print(path)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from eigenbench.export import dumps_export, write_export
+    from eigenbench.results import load_run
+
+    run = load_run(args.run)
+    if args.out:
+        print(write_export(run, args.format, args.out))
+    else:
+        sys.stdout.write(dumps_export(run, args.format))
+    return 0
+
+
 def cmd_env(args: argparse.Namespace) -> int:
     from eigenbench import env as envmod
 
     info = envmod.collect()
+    if args.key:
+        print(info["machine_key"])
+        return 0
     if args.json:
         print(json.dumps(info, indent=1))
     else:
@@ -231,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue an interrupted run: measure only the cases it lacks",
     )
     run.add_argument("--seed", type=int, default=0)
+    run.add_argument(
+        "--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)"
+    )
     run.add_argument("--min-samples", dest="min_samples", type=int)
     run.add_argument(
         "--max-time",
@@ -269,8 +332,46 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--quick", action="store_true", help="shorter, for smoke tests")
     st.set_defaults(func=cmd_selftest)
 
+    cmp = sub.add_parser("compare", help="a run against a baseline; exit 1 on a regression")
+    cmp.add_argument("baseline", metavar="BASE.json", help="a run file or a folder of them")
+    cmp.add_argument("run", metavar="RUN.json", help="a run file or a folder of them")
+    cmp.add_argument(
+        "--threshold",
+        type=float,
+        default=5.0,
+        metavar="PCT",
+        help="smallest change that counts, in percent (default 5)",
+    )
+    cmp.add_argument(
+        "--relative-to",
+        metavar="IMPL",
+        help="compare times relative to IMPL's at the same params in each run",
+    )
+    cmp.add_argument("--json", action="store_true")
+    cmp.add_argument("--changes-only", action="store_true", help="hide unchanged cases")
+    cmp.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the verdicts but exit 0 on regressions (noisy shared CI)",
+    )
+    cmp.set_defaults(func=cmd_compare)
+
+    base = sub.add_parser("baseline", help="promote a run to the stored baselines")
+    base_sub = base.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    save = base_sub.add_parser("save", help="results/baselines/<machine_key>/<suite>.json")
+    save.add_argument("run", metavar="RUN.json")
+    save.add_argument("--root", default="results/baselines", metavar="DIR")
+    save.set_defaults(func=cmd_baseline)
+
+    exp = sub.add_parser("export", help="pyperf or github-action-benchmark formats")
+    exp.add_argument("run", metavar="RUN.json")
+    exp.add_argument("--format", required=True, choices=("pyperf", "github-action"))
+    exp.add_argument("--out", metavar="FILE", help="default: stdout")
+    exp.set_defaults(func=cmd_export)
+
     env = sub.add_parser("env", help="this machine's fingerprint")
     env.add_argument("--json", action="store_true")
+    env.add_argument("--key", action="store_true", help="only the machine key (baseline folder)")
     env.set_defaults(func=cmd_env)
     return p
 
@@ -298,6 +399,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("eigenbench: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `eigenbench compare … | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -99,3 +99,72 @@ def test_package_imports_with_torch_and_numpy_only() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
+
+
+def _write_runs(tmp_path: Path, slow: float) -> tuple[Path, Path]:
+    from factories import make_record, make_run, make_samples
+
+    from eigenbench.results import save_run
+
+    def run(factor: float, seed: int) -> dict:
+        recs = [
+            make_record(
+                impl=i,
+                samples_s=make_samples(1e-3 * (factor if i == "a" else 1), cv=0.005, seed=seed + k),
+            )
+            for k, i in enumerate(("a", "b", "c"))
+        ]
+        return make_run(recs)
+
+    return (
+        save_run(run(1.0, 0), tmp_path / "base.json"),
+        save_run(run(slow, 10), tmp_path / "cur.json"),
+    )
+
+
+def test_compare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, same = _write_runs(tmp_path, 1.0)
+    assert main(["compare", str(base), str(same)]) == 0
+    base, slower = _write_runs(tmp_path, 1.2)
+    capsys.readouterr()
+    assert main(["compare", str(base), str(slower), "--json"]) == 1
+    verdicts = {
+        v["id"].split("/")[1]: v["label"] for v in json.loads(capsys.readouterr().out)["verdicts"]
+    }
+    assert verdicts == {"a": "slower", "b": "unchanged", "c": "unchanged"}
+    assert main(["compare", str(base), str(slower), "--report-only"]) == 0
+    assert main(["compare", str(base), str(slower), "--threshold", "500"]) == 2
+
+
+def test_compare_with_a_corrupt_baseline_exits_3_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, cur = _write_runs(tmp_path, 1.0)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"schema": "eigenbench.run/1"')
+    assert main(["compare", str(bad), str(cur)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bad.json" in err
+
+
+def test_baseline_save_then_compare_against_the_folder(tmp_path: Path) -> None:
+    base, cur = _write_runs(tmp_path, 1.0)
+    root = tmp_path / "baselines"
+    assert main(["baseline", "save", str(base), "--root", str(root)]) == 0
+    folder = root / "test-machine"
+    assert [p.name for p in folder.iterdir()] == ["eigvalsh_batched.json"]
+    assert main(["compare", str(folder), str(cur)]) == 0
+
+
+def test_export_pyperf_is_read_by_pyperf(tmp_path: Path) -> None:
+    base, _ = _write_runs(tmp_path, 1.0)
+    out = tmp_path / "pyperf.json"
+    assert main(["export", str(base), "--format", "pyperf", "--out", str(out)]) == 0
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyperf", "stats", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "Number of benchmarks: 3" in proc.stdout

@@ -1,0 +1,155 @@
+"""Baselines: one run file per machine and suite, `<root>/<machine_key>/<suite>.json`.
+
+A baseline file is an ordinary run file holding one suite's records, so everything that reads
+runs reads baselines. A folder of them merges back into one run for `compare`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from eigenbench.errors import EigenbenchError, ResultsFileError
+from eigenbench.results import dumps_run, load_run, validate_run, write_atomic
+
+DEFAULT_ROOT = Path("results/baselines")
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class BaselineError(EigenbenchError):
+    """A run that cannot be saved as a baseline (no records, unsafe machine or suite name)."""
+
+    exit_code = 3
+
+
+def machine_key(run: Mapping[str, Any]) -> str:
+    """The run's machine key (`env.machine_key`), checked to be safe as a folder name."""
+    env = run.get("env")
+    key = env.get("machine_key") if isinstance(env, Mapping) else None
+    if not isinstance(key, str) or not key:
+        raise BaselineError("run has no env.machine_key; it cannot be saved as a baseline")
+    return _safe_name(key, "env.machine_key")
+
+
+def _safe_name(name: str, what: str) -> str:
+    if not _SAFE.match(name) or ".." in name:
+        raise BaselineError(
+            f"{what} {name!r} cannot be a file name (use letters, digits, '.', '_' and '-')"
+        )
+    return name
+
+
+def baseline_dir(key: str, root: str | os.PathLike[str] = DEFAULT_ROOT) -> Path:
+    """The folder holding one machine's baselines."""
+    return Path(root) / _safe_name(key, "machine key")
+
+
+def baseline_path(key: str, suite: str, root: str | os.PathLike[str] = DEFAULT_ROOT) -> Path:
+    """Where one machine's baseline of one suite lives."""
+    return baseline_dir(key, root) / f"{_safe_name(suite, 'suite')}.json"
+
+
+def split_by_suite(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """One run dict per suite, each a copy of `run` holding only that suite's records."""
+    records = run.get("records") or []
+    suites: dict[str, list[dict[str, Any]]] = {}
+    for rec in records:
+        suites.setdefault(str(rec.get("suite")), []).append(rec)
+    out = {}
+    for suite, recs in suites.items():
+        part = {k: copy.deepcopy(v) for k, v in run.items() if k != "records"}
+        part["records"] = copy.deepcopy(recs)
+        out[suite] = part
+    return out
+
+
+def save_baseline(
+    run: Mapping[str, Any], root: str | os.PathLike[str] = DEFAULT_ROOT
+) -> list[Path]:
+    """Write `root/<machine_key>/<suite>.json` for every suite in the run, each atomically.
+
+    An existing baseline of the same machine and suite is replaced; other suites' files stay.
+    """
+    validate_run(run, "<run to save as baseline>")
+    key = machine_key(run)
+    parts = split_by_suite(run)
+    if not parts:
+        raise BaselineError(f"run {run.get('run_id')!r} has no records; nothing to save")
+    if run.get("status") == "running":
+        raise BaselineError(f"run {run.get('run_id')!r} is still running; save it when it ends")
+    # Check every name before writing anything, so a bad suite name leaves no partial baseline.
+    targets = [(baseline_path(key, suite, root), part) for suite, part in parts.items()]
+    return [write_atomic(path, dumps_run(part)) for path, part in targets]
+
+
+def _run_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.json") if not p.name.startswith("."))
+
+
+def load_runs_from(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """A run from a run file, or from a folder of run files merged into one.
+
+    Merging keeps the first file's metadata, concatenates the records (files in name order) and
+    lists the files under `sources`. Two files holding the same case id, files from different
+    machines, and a folder with no run files are errors naming the files.
+    """
+    p = Path(path)
+    if p.is_dir():
+        files = _run_files(p)
+        if not files:
+            raise ResultsFileError(
+                p, "/", "a run file, or a folder holding run files (*.json); this folder has none"
+            )
+        return merge_runs([(f, load_run(f)) for f in files])
+    return load_run(p)
+
+
+def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """Merge loaded runs (with the files they came from) into one run dict."""
+    first_path, first = runs[0]
+    merged = {k: copy.deepcopy(v) for k, v in first.items() if k != "records"}
+    key = machine_key_or_none(first)
+    seen: dict[str, Path] = {}
+    records: list[dict[str, Any]] = []
+    for path, run in runs:
+        if machine_key_or_none(run) != key:
+            raise ResultsFileError(
+                path,
+                "/env/machine_key",
+                f"{key!r} like {first_path.name} (a folder must hold one machine's runs), "
+                f"got {machine_key_or_none(run)!r}",
+            )
+        for rec in run["records"]:
+            if rec["id"] in seen:
+                raise ResultsFileError(
+                    path,
+                    "/records",
+                    f"case ids unique across the folder; {rec['id']!r} is "
+                    f"also in {seen[rec['id']].name}",
+                )
+            seen[rec["id"]] = path
+            records.append(rec)
+    if len(runs) > 1:
+        merged["run_id"] = "+".join(dict.fromkeys(str(r["run_id"]) for _, r in runs))
+        merged["started"] = min(str(r["started"]) for _, r in runs)
+        ends = [r.get("finished") for _, r in runs]
+        merged["finished"] = None if None in ends else max(str(e) for e in ends)
+        statuses = {r["status"] for _, r in runs}
+        merged["status"] = (
+            "complete"
+            if statuses == {"complete"}
+            else ("interrupted" if "interrupted" in statuses else "running")
+        )
+    merged["records"] = records
+    merged["sources"] = [str(path) for path, _ in runs]
+    return merged
+
+
+def machine_key_or_none(run: Mapping[str, Any]) -> str | None:
+    """`env.machine_key` if present, unchecked."""
+    env = run.get("env")
+    return env.get("machine_key") if isinstance(env, Mapping) else None

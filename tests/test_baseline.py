@@ -1,0 +1,165 @@
+"""baseline: per-machine, per-suite files written atomically; folders merged for compare."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from factories import make_record, make_run
+
+from eigenbench.baseline import (
+    BaselineError,
+    baseline_path,
+    load_runs_from,
+    machine_key,
+    save_baseline,
+)
+from eigenbench.compare import compare_runs
+from eigenbench.errors import ResultsFileError
+from eigenbench.results import load_run, save_run
+
+
+def _run(**overrides):
+    recs = [
+        make_record("eigvalsh_batched", "torch", {"n": 8}, suite="eigen"),
+        make_record("eigvalsh_batched", "numpy", {"n": 8}, suite="eigen"),
+        make_record("spearman", "torch", {"points": 100}, suite="rank"),
+    ]
+    return make_run(recs, **overrides)
+
+
+def test_save_writes_one_valid_file_per_suite(tmp_path):
+    run = _run()
+    paths = save_baseline(run, root=tmp_path)
+    assert sorted(paths) == sorted(
+        [tmp_path / "test-machine" / "eigen.json", tmp_path / "test-machine" / "rank.json"]
+    )
+    eigen = load_run(tmp_path / "test-machine" / "eigen.json")  # schema-valid run files
+    rank = load_run(tmp_path / "test-machine" / "rank.json")
+    assert [r["id"] for r in eigen["records"]] == [r["id"] for r in run["records"][:2]]
+    assert [r["id"] for r in rank["records"]] == [run["records"][2]["id"]]
+    assert eigen["run_id"] == run["run_id"] and eigen["env"] == run["env"]
+    assert eigen["records"][0]["samples_s"] == run["records"][0]["samples_s"]
+    assert not [p for p in (tmp_path / "test-machine").iterdir() if p.name.startswith(".")]
+
+
+def test_save_replaces_only_the_suites_it_holds(tmp_path):
+    save_baseline(_run(), root=tmp_path)
+    rank_before = (tmp_path / "test-machine" / "rank.json").read_text()
+    newer = make_run(
+        [make_record("eigvalsh_batched", "cupy", {"n": 8}, suite="eigen")], run_id="run-2"
+    )
+    assert save_baseline(newer, root=tmp_path) == [tmp_path / "test-machine" / "eigen.json"]
+    eigen = load_run(tmp_path / "test-machine" / "eigen.json")
+    assert eigen["run_id"] == "run-2" and len(eigen["records"]) == 1
+    assert (tmp_path / "test-machine" / "rank.json").read_text() == rank_before
+
+
+def test_machine_key_comes_from_env():
+    run = _run()
+    assert machine_key(run) == "test-machine"
+    assert (
+        baseline_path("gpu-nvidia-h100", "eigen", "r").as_posix() == "r/gpu-nvidia-h100/eigen.json"
+    )
+
+
+@pytest.mark.parametrize("key", ["../escape", "a/b", "", ".hidden"])
+def test_unsafe_machine_key_is_refused(tmp_path, key):
+    run = _run()
+    run["env"]["machine_key"] = key
+    with pytest.raises((BaselineError, ResultsFileError)):
+        save_baseline(run, root=tmp_path)
+    assert not any(tmp_path.rglob("*.json"))
+
+
+def test_unsafe_suite_name_writes_nothing(tmp_path):
+    run = _run()
+    run["records"][2]["suite"] = "../../etc"
+    with pytest.raises(BaselineError, match="suite"):
+        save_baseline(run, root=tmp_path)
+    assert not any(tmp_path.rglob("*.json"))
+
+
+def test_empty_or_running_run_is_refused(tmp_path):
+    with pytest.raises(BaselineError, match="no records"):
+        save_baseline(make_run([]), root=tmp_path)
+    with pytest.raises(BaselineError, match="running"):
+        save_baseline(_run(status="running", finished=None), root=tmp_path)
+
+
+def test_invalid_run_is_refused_before_writing(tmp_path):
+    run = _run()
+    del run["records"][0]["samples_s"]
+    with pytest.raises(ResultsFileError, match="samples_s"):
+        save_baseline(run, root=tmp_path)
+    assert not tmp_path.exists() or not any(tmp_path.rglob("*.json"))
+
+
+def test_load_from_file_equals_load_run(tmp_path):
+    path = save_run(_run(), tmp_path / "run.json")
+    assert load_runs_from(path) == load_run(path)
+
+
+def test_folder_round_trip_merges_the_suites(tmp_path):
+    run = _run()
+    save_baseline(run, root=tmp_path)
+    merged = load_runs_from(tmp_path / "test-machine")
+    assert sorted(r["id"] for r in merged["records"]) == sorted(r["id"] for r in run["records"])
+    assert len(merged["sources"]) == 2
+    assert merged["env"]["machine_key"] == "test-machine"
+    result = compare_runs(merged, run)
+    assert {v.label for v in result.verdicts} == {"unchanged"}
+    assert result.exit_code == 0
+
+
+def test_folder_merge_metadata(tmp_path):
+    a = make_run([make_record(suite="a")], run_id="r1", started="2026-01-01T00:00:00+00:00")
+    b = make_run(
+        [make_record("other", suite="b")],
+        run_id="r2",
+        started="2026-01-02T00:00:00+00:00",
+        status="interrupted",
+    )
+    save_run(a, tmp_path / "a.json")
+    save_run(b, tmp_path / "b.json")
+    merged = load_runs_from(tmp_path)
+    assert merged["run_id"] == "r1+r2"
+    assert merged["started"] == "2026-01-01T00:00:00+00:00"
+    assert merged["status"] == "interrupted"
+
+
+def test_empty_folder_is_a_clear_error(tmp_path):
+    (tmp_path / ".partial.json.tmp").write_text("{}")
+    with pytest.raises(ResultsFileError, match="has none") as info:
+        load_runs_from(tmp_path)
+    assert str(tmp_path) in str(info.value)
+
+
+def test_duplicate_case_across_files_names_both(tmp_path):
+    rec = make_record()
+    save_run(make_run([rec]), tmp_path / "a.json")
+    save_run(make_run([rec]), tmp_path / "b.json")
+    with pytest.raises(ResultsFileError, match=r"a\.json") as info:
+        load_runs_from(tmp_path)
+    assert "b.json" in str(info.value) and rec["id"] in str(info.value)
+
+
+def test_mixed_machines_in_a_folder_are_refused(tmp_path):
+    save_run(make_run([make_record(suite="a")]), tmp_path / "a.json")
+    other = make_run([make_record("other", suite="b")])
+    other["env"]["machine_key"] = "elsewhere"
+    save_run(other, tmp_path / "b.json")
+    with pytest.raises(ResultsFileError, match="machine_key"):
+        load_runs_from(tmp_path)
+
+
+def test_corrupt_file_in_folder_is_named(tmp_path):
+    save_run(make_run([make_record()]), tmp_path / "a.json")
+    (tmp_path / "b.json").write_text(json.dumps({"schema": "eigenbench.run/1"}))
+    with pytest.raises(ResultsFileError, match=r"b\.json"):
+        load_runs_from(tmp_path)
+
+
+def test_missing_path_is_a_results_error(tmp_path):
+    with pytest.raises(ResultsFileError, match="no such file"):
+        load_runs_from(tmp_path / "nope.json")
