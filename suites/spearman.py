@@ -1,0 +1,125 @@
+"""Spearman's rank correlation, SciPy against torch (seed 000) from 10³ to 10⁷ points, on
+continuous, heavily tied, monotone and constant data; validated against SciPy in float64."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from eigenbench.inputs import generator, torch_dtype
+from eigenbench.spec import Impl, Params, Suite, Validation, Workload
+
+BOTH = frozenset({"cpu", "cuda"})
+FAMILIES = ("continuous", "ties", "monotone", "constant")
+TOLERANCE = 1e-12
+
+
+def make_inputs(params: Params, device: str, dtype: str, seed: int) -> tuple[torch.Tensor, ...]:
+    """Two correlated samples of `n` points (ρ ≈ 0.69 for continuous data, as in the seed)."""
+    n, family = int(params["n"]), str(params["family"])
+    g = generator(seed)
+    x = torch.randn(n, generator=g)
+    y = 0.7 * x + 0.7 * torch.randn(n, generator=g)
+    if family == "ties":
+        x, y = (torch.clamp((v * 2).round(), -5, 4) for v in (x, y))  # 10 distinct values
+    elif family == "monotone":
+        x = torch.sort(x).values
+        y = x**3
+    elif family == "constant":
+        x = torch.full((n,), 3.0)
+    t = torch_dtype(dtype)
+    return x.to(device, t), y.to(device, t)
+
+
+def to_numpy(inputs: tuple[torch.Tensor, ...]) -> tuple[np.ndarray, ...]:
+    return tuple(v.cpu().numpy() for v in inputs)
+
+
+def scipy_spearman(pair: tuple[np.ndarray, ...]) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(*pair).statistic)
+
+
+def reference(inputs: tuple[torch.Tensor, ...], params: Params, phase: str) -> float:
+    """SciPy on the same (already rounded) values, in float64."""
+    from scipy.stats import spearmanr
+
+    x, y = (v.detach().to("cpu", torch.float64).numpy() for v in inputs)
+    return float(spearmanr(x, y).statistic)
+
+
+def validate(output: Any, expected: float, params: Params, dtype: str) -> Validation:
+    rho = float(output)
+    if np.isnan(expected) or np.isnan(rho):
+        ok = bool(np.isnan(expected) and np.isnan(rho))
+        return Validation(
+            ok, None, None, "scipy.stats.spearmanr float64", f"ρ = {rho}, SciPy gives {expected}"
+        )
+    err = abs(rho - expected)
+    ok = err <= TOLERANCE
+    return Validation(
+        ok,
+        err,
+        err,
+        "scipy.stats.spearmanr float64",
+        None if ok else f"ρ = {rho:.6f}, SciPy gives {expected:.6f}",
+    )
+
+
+def eigenbench_spearman(pair: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    from eigenbench.ops.rank import spearman
+
+    return spearman(*pair)
+
+
+def naive_spearman(pair: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    from eigenbench.ops.rank import spearman_naive
+
+    return spearman_naive(*pair)
+
+
+def torchmetrics_spearman(pair: tuple[torch.Tensor, ...]) -> torch.Tensor:
+    from torchmetrics.functional import spearman_corrcoef
+
+    return spearman_corrcoef(*pair)
+
+
+SIZES = (1_000, 10_000, 100_000, 1_000_000)
+SPEARMAN = Workload(
+    name="spearman",
+    description="ρ of two samples of n points",
+    impls=(
+        Impl(
+            "scipy",
+            scipy_spearman,
+            prepare=to_numpy,
+            requires=("scipy",),
+            description="scipy.stats.spearmanr",
+        ),
+        Impl(
+            "torch_naive",
+            naive_spearman,
+            devices=BOTH,
+            description="seed 000: double argsort, float32 correlation",
+        ),
+        Impl(
+            "eigenbench",
+            eigenbench_spearman,
+            devices=BOTH,
+            description="one sort, tie-averaged ranks, float64 accumulation",
+        ),
+        Impl("torchmetrics", torchmetrics_spearman, devices=BOTH, requires=("torchmetrics",)),
+    ),
+    make_inputs=make_inputs,
+    reference=reference,
+    validate=validate,
+    grid=[{"n": n, "family": f} for f in FAMILIES for n in SIZES]
+    + [{"n": 10_000_000, "family": f} for f in ("continuous", "ties")],
+    quick_grid=[{"n": 10_000, "family": f} for f in FAMILIES],
+    gpu_grid=[{"n": n, "family": f} for f in FAMILIES for n in (*SIZES, 10_000_000)],
+)
+
+SUITE = Suite(name="spearman", description=__doc__.splitlines()[0], workloads=(SPEARMAN,))
