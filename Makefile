@@ -35,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 
 # A given interpreter is used as it is: check its imports, install nothing.
 python-ready:
-	@$(PY) -c "import torch, numpy, scipy, rich, matplotlib, jinja2, jsonschema" || \
+	@$(PY) -c "import torch, numpy, scipy, rich, matplotlib, jinja2" || \
 	  { echo "$(PY) lacks a dependency of eigenbench (see pyproject.toml)"; exit 4; }
 
 test: $(READY)

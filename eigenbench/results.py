@@ -177,16 +177,14 @@ RUN_SCHEMA: dict[str, Any] = {
 
 def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, Any]:
     """Check `doc` against the run schema; raise ResultsFileError naming the first bad field."""
-    from jsonschema import Draft202012Validator
-    from jsonschema.exceptions import best_match
+    from eigenbench.jsoncheck import first_error
 
     if isinstance(doc, Mapping) and doc.get("schema") not in (None, SCHEMA_ID):
         raise ResultsFileError(path, "/schema", f"schema {SCHEMA_ID!r}, got {doc['schema']!r}")
-    validator = Draft202012Validator(RUN_SCHEMA)
-    error = best_match(validator.iter_errors(doc))
+    error = first_error(doc, RUN_SCHEMA)
     if error is not None:
-        pointer = "/" + "/".join(str(p) for p in error.absolute_path)
-        raise ResultsFileError(path, pointer, _one_line(error.message))
+        pointer, expected = error
+        raise ResultsFileError(path, pointer, _one_line(expected))
     return dict(doc)
 
 

@@ -182,6 +182,19 @@ def test_debug_shows_the_traceback(suites: Path) -> None:
         main(["--debug", "run", "slow"])
 
 
+def agrees_with_jsonschema(doc: Any) -> None:
+    """Our dependency-free checker accepts exactly what jsonschema accepts."""
+    if doc is None:
+        return
+    jsonschema = pytest.importorskip("jsonschema")
+    from eigenbench.jsoncheck import first_error
+    from eigenbench.results import RUN_SCHEMA
+
+    ours = first_error(doc, RUN_SCHEMA) is None
+    theirs = jsonschema.Draft202012Validator(RUN_SCHEMA).is_valid(doc)
+    assert ours == theirs, first_error(doc, RUN_SCHEMA)
+
+
 def _mutations() -> st.SearchStrategy[Any]:
     scalars = st.one_of(
         st.none(),
@@ -236,6 +249,7 @@ def test_fuzzed_run_files_load_or_fail_cleanly(
         text = text[: cut % max(1, len(text))]  # truncated file, as after a crash
     f = tmp_path_factory.mktemp("fuzz") / "run.json"
     f.write_text(text)
+    agrees_with_jsonschema(doc if cut % 3 else None)
     try:
         loaded = load_run(f)
     except ResultsFileError as exc:
