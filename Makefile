@@ -21,7 +21,7 @@ endif
 EIGENBENCH  := $(PY) -m eigenbench
 LATEST       = $(shell ls -t results/runs/*.json 2>/dev/null | head -n 1)
 
-.PHONY: install test bench bench-gpu report check baseline lint clean python-ready
+.PHONY: install test bench bench-full bench-gpu report check baseline lint clean python-ready
 
 install: $(READY)
 
@@ -41,7 +41,13 @@ python-ready:
 test: $(READY)
 	$(PY) -m pytest -q
 
+# The main job on any machine: every suite's quick grid on the CPU (about 2 minutes on 2 cores).
 bench: $(READY)
+	$(EIGENBENCH) run $(SUITES) --quick --device cpu $(BENCH_ARGS)
+	$(MAKE) --no-print-directory report PYTHON=$(PYTHON)
+
+# Every suite's full CPU grid, seed shapes and 10^7-point Spearman included (~15 min on 2 cores).
+bench-full: $(READY)
 	$(EIGENBENCH) run $(SUITES) --device cpu $(BENCH_ARGS)
 	$(MAKE) --no-print-directory report PYTHON=$(PYTHON)
 

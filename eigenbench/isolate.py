@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from eigenbench.measure.loop import MeasureOptions
-from eigenbench.runner import RunOptions, base_record
+from eigenbench.runner import UNMEASURED, RunOptions, base_record
 from eigenbench.spec import DEVICES, Case, Suite, expand
 
 POLL_S = 0.01
@@ -413,13 +413,7 @@ def _unknown_case_record(
         "kind": "time",
         "status": "failed",
         "reason": reason,
-        "timer": None,
-        "samples_s": [],
-        "first_call_s": None,
-        "summary": None,
-        "validation": None,
-        "memory": None,
-        "host_blocking": None,
+        **UNMEASURED,
         "version": "",
         "convergence": None,
         "isolated": True,

@@ -110,6 +110,18 @@ def dominates(params: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
     return True
 
 
+UNMEASURED: dict[str, Any] = {
+    "timer": None,
+    "samples_s": [],
+    "first_call_s": None,
+    "summary": None,
+    "validation": None,
+    "memory": None,
+    "host_blocking": None,
+}
+"""The measured fields of a record that was never timed."""
+
+
 def base_record(case: Case, status: str, reason: str | None = None) -> dict[str, Any]:
     """A record with every field of the contract; measured fields empty."""
     return {
@@ -124,13 +136,7 @@ def base_record(case: Case, status: str, reason: str | None = None) -> dict[str,
         "kind": case.workload.kind,
         "status": status,
         "reason": reason,
-        "timer": None,
-        "samples_s": [],
-        "first_call_s": None,
-        "summary": None,
-        "validation": None,
-        "memory": None,
-        "host_blocking": None,
+        **UNMEASURED,
         "version": case.version,
         "convergence": None,
     }

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 
@@ -18,15 +16,6 @@ from eigenbench.ops.eigh_backward import (
 F64 = torch.float64
 CUSTOM = ["v1", "v2", "v3", "final"]
 EXACT = ["v2", "v3", "final"]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny matrices: one intra-op thread is fastest and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _separated(shape: tuple[int, ...], seed: int, dtype: torch.dtype = F64) -> torch.Tensor:

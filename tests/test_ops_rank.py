@@ -8,7 +8,6 @@ also run on the CPU (private `_ranks_rows(..., sync_free=True)`), so it is check
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -23,15 +22,6 @@ from eigenbench.ops.rank import _ranks_rows, rankdata, spearman, spearman_naive
 SETTINGS = settings(deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 TOL = 1e-12
 LONG = 40_000  # above torch's radix-sort threshold: exercises the one-row-at-a-time CPU path
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small inputs: one intra-op thread is fastest and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def scipy_ranks(a: np.ndarray) -> np.ndarray:

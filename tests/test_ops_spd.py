@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import scipy.linalg
@@ -25,15 +23,6 @@ from eigenbench.ops.spd import (
 
 SHAPES = [(3, 3), (2, 5, 5), (2, 3, 4, 4)]
 PARAMS = [SymmetricExp, CholeskySPD]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny matrices: one intra-op thread is fastest and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _raw(shape: tuple[int, ...], seed: int = 0, scale: float = 1.0) -> torch.Tensor:

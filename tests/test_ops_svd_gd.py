@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -12,15 +10,6 @@ from eigenbench.ops.svd_gd import SEED_MATRICES, SVDResult, compare_with_svd, sv
 
 # From the seed (001): torch.svd of its matrix 1 printed these singular values.
 SEED_M1_SINGULAR_VALUES = [2.3398, 0.6873, 0.2592, 0.1177]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Tiny matrices: one intra-op thread is fastest and immune to a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_seed_matrices_have_the_seed_shapes_and_values() -> None:
