@@ -182,6 +182,7 @@ class Runner:
         command: str,
         clock_factory: ClockFactory = default_clock,
         has_cuda: Callable[[], bool] = cuda_available,
+        gpu_clocks: Callable[[], dict[str, Any]] | None = None,
         on_record: Callable[[dict[str, Any], int, int], None] | None = None,
         now_utc: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     ) -> None:
@@ -191,6 +192,7 @@ class Runner:
         self.command = command
         self.clock_factory = clock_factory
         self.has_cuda = has_cuda
+        self.gpu_clocks = gpu_clocks or _read_gpu_clocks
         self.on_record = on_record
         self.now_utc = now_utc
         self._references: dict[tuple[Any, ...], Any] = {}
@@ -320,8 +322,16 @@ class Runner:
         expected = self.reference_for(case, inputs)
         validation = w.validate(output, expected, case.param_dict, case.dtype)
         del output
+        clocks_before = self.gpu_clocks() if case.device == "cuda" else None
         m = measure(fn, clock, self._measure_options(case), start_s=start)
-        return self._probe(case, fn, measured_record(case, clock, first_s, validation, m))
+        record = measured_record(case, clock, first_s, validation, m)
+        if clocks_before is not None:
+            clocks_after = self.gpu_clocks()
+            record["gpu_clocks"] = {"before": clocks_before, "after": clocks_after}
+            warning = throttle_warning(clocks_before, clocks_after)
+            if warning:
+                record.setdefault("warnings", []).append(warning)
+        return self._probe(case, fn, record)
 
     def _measure_options(self, case: Case) -> MeasureOptions:
         overrides = case.workload.measure
@@ -365,6 +375,22 @@ class Runner:
             record["host_blocking"] = probe["host_blocking"]
             record["host_blocking_evidence"] = probe["evidence"]
         return record
+
+
+def _read_gpu_clocks() -> dict[str, Any]:
+    from eigenbench.env import nvidia_smi
+
+    return nvidia_smi(("clocks.sm", "clocks.max.sm", "clocks.mem"))
+
+
+def throttle_warning(
+    before: Mapping[str, Any], after: Mapping[str, Any], drop: float = 0.10
+) -> str | None:
+    """A warning when the SM clock fell by more than `drop` during a case (throttling)."""
+    sm0, sm1 = before.get("clocks_sm"), after.get("clocks_sm")
+    if not sm0 or not sm1 or sm1 >= (1 - drop) * sm0:
+        return None
+    return f"GPU SM clock fell from {sm0:.0f} to {sm1:.0f} MHz during the case (throttling?)"
 
 
 def _free_device_memory(device: str) -> None:

@@ -188,3 +188,12 @@ def test_dominates_compares_numeric_params_componentwise() -> None:
     assert dominates({"batch": 10, "n": 32}, {"batch": 10, "n": 16})
     assert not dominates({"batch": 1, "n": 64}, {"batch": 10, "n": 16})
     assert not dominates({"n": 64, "family": "ties"}, {"n": 16, "family": "continuous"})
+
+
+def test_throttle_warning_when_the_sm_clock_drops() -> None:
+    from eigenbench.runner import throttle_warning
+
+    assert throttle_warning({"clocks_sm": 1980.0}, {"clocks_sm": 1950.0}) is None
+    warning = throttle_warning({"clocks_sm": 1980.0}, {"clocks_sm": 1400.0})
+    assert warning is not None and "1980 to 1400" in warning
+    assert throttle_warning({}, {"clocks_sm": 1400.0}) is None  # no nvidia-smi: no verdict
