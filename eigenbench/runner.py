@@ -335,11 +335,9 @@ class Runner:
 
     def _measure_options(self, case: Case) -> MeasureOptions:
         overrides = case.workload.measure
-        return (
-            dataclasses.replace(self.options.measure, **overrides)
-            if overrides
-            else (self.options.measure)
-        )
+        if not overrides:
+            return self.options.measure
+        return dataclasses.replace(self.options.measure, **overrides)
 
     def _measure_convergence(self, case: Case) -> dict[str, Any]:
         """Follow one optimisation to its target, validate its result, then time its steps."""
