@@ -448,8 +448,8 @@ def convergence_figure(g: ConvergenceGroup, colours: dict[str, str]) -> Figure:
     for c in g.curves:
         colour = colours.get(c.label.split(" (")[0], "#333")
         if c.reached and c.seconds_to_target is not None:
-            steps = f", {c.steps_to_target} steps" if c.steps_to_target is not None else ""
-            label = f"{_short(c.label)}: target in {fmt_ms(c.seconds_to_target)} ms{steps}"
+            steps = f"\n  {c.steps_to_target} steps" if c.steps_to_target is not None else ""
+            label = f"{_short(c.label)}: target in\n  {fmt_ms(c.seconds_to_target)} ms{steps}"
         else:
             label = f"{_short(c.label)}: target not reached"
         ax.plot([t * 1e3 for t in c.times_s], c.losses, lw=1.5, color=colour, label=label)

@@ -26,7 +26,7 @@ DEFAULT_LIMITS: Mapping[str, int] = {
     "speedup": 3,
     "phases": 2,
     "memory": 2,
-    "convergence": 3,
+    "convergence": 4,
 }
 """Most charts drawn per kind (the table always lists every record); keeps big runs fast."""
 
@@ -389,10 +389,18 @@ def _valid(rec: Mapping[str, Any]) -> bool:
 
 
 def _limit(items: list[Any], n: int, weight: Any) -> tuple[list[Any], int]:
-    """The `n` heaviest items (stable), kept in their original order, and how many were cut."""
+    """`n` items, taking the heaviest of each workload in turn so every workload gets charts;
+    kept in their original order, with how many were cut."""
     if len(items) <= n:
         return items, 0
-    keep = sorted(range(len(items)), key=lambda i: -weight(items[i]))[:n]
+    by_weight = sorted(range(len(items)), key=lambda i: -weight(items[i]))
+    seen: dict[Any, int] = {}
+    turn = {}
+    for i in by_weight:
+        w = getattr(items[i], "workload", None) or str(getattr(items[i], "title", "")).split()[0]
+        turn[i] = seen.get(w, 0)
+        seen[w] = turn[i] + 1
+    keep = sorted(by_weight, key=lambda i: turn[i])[:n]
     return [items[i] for i in sorted(keep)], len(items) - n
 
 
