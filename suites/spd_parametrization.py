@@ -122,7 +122,6 @@ FIT = Workload(
     grid=[{"n": 8, "cond": 10.0}, {"n": 32, "cond": 10.0}, {"n": 16, "cond": 100.0}],
     quick_grid=[{"n": 8, "cond": 10.0}],
     gpu_grid=[{"n": 32, "cond": 10.0}, {"n": 128, "cond": 10.0}, {"n": 16, "cond": 100.0}],
-    bind=lambda impl, inputs, phase: lambda: impl.fn(inputs),
 )
 
 SUITE = Suite(

@@ -76,7 +76,6 @@ DESCENT = Workload(
     validate=validate_factors,
     grid=GRID,
     quick_grid=[{"matrix": "m1_5x4"}],
-    bind=lambda impl, inputs, phase: lambda: impl.fn(inputs),
 )
 
 

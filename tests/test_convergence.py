@@ -87,7 +87,6 @@ def test_runner_records_convergence_and_time_per_step(tmp_path: Path) -> None:
         validate=within_tolerance("zero", rtol={"float32": 1e-5}),
         grid=[{"rate": 0.5}, {"rate": 0.999999}],
         quick_grid=[{"rate": 0.5}],
-        bind=lambda impl, inputs, phase: lambda: impl.fn(inputs),
     )
     runner = Runner(
         env={"machine_key": "t", "cpu": {}, "gpu": None, "packages": {}, "git_commit": None},

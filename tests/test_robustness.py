@@ -21,6 +21,7 @@ from eigenbench.errors import ResultsFileError
 from eigenbench.results import load_run, save_run
 
 ROOT = Path(__file__).resolve().parents[1]
+RUN_SLOW = [sys.executable, "-m", "eigenbench", "run", "slow", "--device", "cpu"]
 
 SLOW_SUITE = """
 import time
@@ -54,13 +55,7 @@ def suites(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def _start(out: Path, *extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [
-            sys.executable,
-            "-m",
-            "eigenbench",
-            "run",
-            "slow",
-            "--device",
-            "cpu",
+            *RUN_SLOW,
             "--out",
             str(out),
             "--warmup",
@@ -108,13 +103,7 @@ def test_signal_mid_suite_keeps_finished_cases_then_resume_completes(
 
     resumed = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "eigenbench",
-            "run",
-            "slow",
-            "--device",
-            "cpu",
+            *RUN_SLOW,
             "--resume",
             str(out),
             "--warmup",
