@@ -200,6 +200,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     from eigenbench.baseline import load_runs_from
     from eigenbench.compare import compare_runs, render_table
+    from eigenbench.compare_stats import RUN_DRIFT
 
     baseline = load_runs_from(args.baseline)
     current = load_runs_from(args.run)
@@ -208,8 +209,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
         baseline = {**baseline, "records": [r for r in baseline["records"] if r["suite"] in suites]}
     if not 0 <= args.threshold < 100:
         raise UsageError("eigenbench compare: --threshold is a percentage in [0, 100)")
+    run_drift = RUN_DRIFT if args.run_drift is None else args.run_drift / 100
+    if not 0 <= run_drift < 1:
+        raise UsageError("eigenbench compare: --run-drift is a percentage in [0, 100)")
     result = compare_runs(
-        baseline, current, threshold=args.threshold / 100, relative_to=args.relative_to
+        baseline,
+        current,
+        threshold=args.threshold / 100,
+        relative_to=args.relative_to,
+        run_drift=run_drift,
     )
     err = Console(stderr=True)
     for warning in result.warnings:
@@ -346,6 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--relative-to",
         metavar="IMPL",
         help="compare times relative to IMPL's at the same params in each run",
+    )
+    cmp.add_argument(
+        "--run-drift",
+        type=float,
+        metavar="PCT",
+        help="sd of the shift shared by every case between two sessions, in percent "
+        "(default 1, as measured on a shared 2-core VM; ignored with --relative-to)",
     )
     cmp.add_argument("--json", action="store_true")
     cmp.add_argument("--changes-only", action="store_true", help="hide unchanged cases")

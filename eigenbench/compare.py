@@ -2,25 +2,26 @@
 
 Pure: loaded run dicts in, a `CompareResult` out. Printing and exiting belong to the CLI.
 
-Decision rule for a case measured (status `ok`) on both sides, with r = median(current) /
-median(baseline), its bootstrap interval [lo, hi] at 1 - `alpha`, and t = `threshold`:
+Each case measured (status `ok`) on both sides gets r = median(current) / median(baseline).
+Its noise is modelled in `eigenbench.compare_stats`: within-run sampling noise (from its
+samples), its own run-to-run drift (estimated from the spread of r across all cases) and a
+shift shared by every case (`run_drift`, a setting; 0 with `relative_to`, which cancels it).
+With t = `threshold`:
 
-- `slower`: lo >= 1 + t (the whole interval clears the margin) and the two-sided rank-sum
-  (Mann-Whitney U) p-value survives Benjamini-Hochberg at q = `alpha` across all tested cases;
-- `faster`: the mirror image, hi <= 1 / (1 + t), BH-significant;
-- `unchanged`: the interval lies inside [1 / (1 + t), 1 + t]: no change as large as t fits;
-- `inconclusive`: anything else (the interval straddles the margin, too few samples, or no
+- `slower`: r >= 1 + t, and the change is significant both against the samples (two-sided
+  rank-sum test) and against the whole noise model (normal test of log r), the larger of the
+  two p-values surviving Benjamini-Hochberg at q = `alpha` across all tested cases;
+- `faster`: the mirror image, r <= 1 / (1 + t);
+- `unchanged`: the 1 - `alpha` interval of r, drift included, lies inside
+  [1 / (1 + t), 1 + t]: no change as large as t fits;
+- `inconclusive`: anything else (a change within the noise, too few samples, or no
   `--relative-to` reference). Never a failure.
 
-Why the interval, not just the point ratio, must clear the margin: the samples of one run
-cannot see drift between sessions (clocks, thermal state, neighbours). In an A/A simulation
-(log-normal samples, CV 2 %, n = 30, 2 % outliers, 1 % per-case session drift, 100 cases) the
-rule "r >= 1 + t and lo > 1" raised a false alarm in 11 % of comparisons; requiring
-lo >= 1 + t gives 0.3 %, while a planted 10 % slowdown is still caught 99 % of the time. The
-price is sensitivity: the slowdown caught 80 % of the time is about 7 % at CV 2 %, n = 30
-(5.5 % at CV 0.5 %, 10 % at CV 5 %); each verdict carries its own estimate as `mde`. No 5 %
-margin survives 2 % per-case drift (81 % false alarms): raise `threshold` there, or use
-`relative_to` when the drift is shared by the whole run.
+Why drift, not just the samples: samples from one session cannot see the next session's
+clocks, neighbours or memory layout. On the 2-core CI VM, 20 unchanged quick runs differed by
+about 1.2 % per case beyond their samples' noise; judged by the samples alone, a 5 % margin
+raised a false alarm in most comparisons on a noisy day. Each verdict carries its minimum
+detectable slowdown under the model as `mde`.
 
 Other labels: `new` / `missing` (no usable record on one side), `failed` (current status
 failed or timeout), `invalid` (current result wrong against its reference).
@@ -37,15 +38,44 @@ from typing import Any
 
 import numpy as np
 
+from eigenbench.compare_stats import (
+    MIN_CASES_FOR_DRIFT,
+    RUN_DRIFT,
+    Samples,
+    benjamini_hochberg,
+    bootstrap_log_ratios,
+    bootstrap_ratio_ci,
+    estimate_case_drift,
+    median_log_se,
+    min_detectable_slowdown,
+    normal_two_sided_p,
+    rank_sum_pvalue,
+    ratio_interval,
+)
 from eigenbench.errors import EigenbenchError, UsageError
 from eigenbench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+__all__ = [
+    "LABELS",
+    "CompareError",
+    "CompareResult",
+    "Verdict",
+    "VersionMismatchError",
+    "benjamini_hochberg",
+    "bootstrap_ratio_ci",
+    "compare_runs",
+    "exit_code",
+    "min_detectable_slowdown",
+    "rank_sum_pvalue",
+    "render_table",
+]
 
 LABELS = ("slower", "faster", "unchanged", "inconclusive", "new", "missing", "failed", "invalid")
 MIN_SAMPLES = 5
 """Fewer samples than this on either side make a timed case `inconclusive`."""
 COMPARE_SCHEMA_ID = "eigenbench.compare/1"
-Samples = Sequence[float] | np.ndarray
-_Z_POWER = 0.8416212335729143  # standard normal quantile at 0.80, for the MDE estimate
+SHIFT_WARNING_SDS = 3.0
+"""Warn when every case moved together by more than this many `run_drift`s."""
 
 
 class CompareError(EigenbenchError):
@@ -78,11 +108,16 @@ class Verdict:
     ci_low: float | None = None
     ci_high: float | None = None
     p_value: float | None = None
+    """Two-sided rank-sum p-value of the samples (within-run noise only)."""
     baseline_median_s: float | None = None
     current_median_s: float | None = None
     reason: str | None = None
     q_value: float | None = None
-    """Benjamini-Hochberg adjusted p-value across the tested cases."""
+    """Benjamini-Hochberg adjusted max(p_value, p_session) across the tested cases."""
+    p_session: float | None = None
+    """p-value of log ratio = 0 against the whole noise model, run-to-run drift included."""
+    noise_sd: float | None = None
+    """sd of the log ratio under the noise model (within-run and drift together)."""
     mde: float | None = None
     """Approximate smallest relative slowdown this case would flag with 80 % power."""
     baseline_status: str | None = None
@@ -115,6 +150,12 @@ class CompareResult:
     current_run_id: str | None = None
     baseline_machine: str | None = None
     current_machine: str | None = None
+    run_drift: float = RUN_DRIFT
+    """sd of the shared log shift assumed (0 with `relative_to`)."""
+    case_drift: float | None = None
+    """Per-case drift (sd of log ratio) used, estimated across cases; None if nothing tested."""
+    shift: float | None = None
+    """Median ratio across the tested cases: how far the whole run moved (None: too few)."""
 
     @property
     def exit_code(self) -> int:
@@ -142,7 +183,9 @@ class CompareResult:
                 "relative_to": self.relative_to,
                 "seed": self.seed,
                 "min_samples": MIN_SAMPLES,
+                "run_drift": self.run_drift,
             },
+            "noise": {"case_drift": self.case_drift, "shift": self.shift},
             "exit_code": self.exit_code,
             "counts": self.counts(),
             "warnings": list(self.warnings),
@@ -156,132 +199,6 @@ class CompareResult:
 def exit_code(verdicts: Iterable[Verdict]) -> int:
     """1 if any verdict is a regression (see `Verdict.is_regression`), else 0 — never a count."""
     return 1 if any(v.is_regression for v in verdicts) else 0
-
-
-# --------------------------------------------------------------------------- statistics (pure)
-
-
-def rank_sum_pvalue(a: Samples, b: Samples) -> float:
-    """Two-sided Mann-Whitney U (rank-sum) p-value: normal approximation with tie and
-    continuity corrections, as `scipy.stats.mannwhitneyu(a, b, method="asymptotic")`.
-
-    Written in NumPy because it runs once per case (50 µs instead of SciPy's 2 ms) and keeps
-    SciPy's import out of `eigenbench compare`. 1.0 when every value is tied.
-    """
-    x, y = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
-    n1, n2 = x.size, y.size
-    if n1 == 0 or n2 == 0:
-        raise ValueError("rank_sum_pvalue needs at least one sample on each side")
-    both = np.concatenate([x, y])
-    if not np.all(np.isfinite(both)):
-        raise ValueError("rank_sum_pvalue needs finite samples")
-    n = n1 + n2
-    _, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
-    mid_ranks = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each tied group
-    u1 = float(mid_ranks[inverse[:n1]].sum()) - n1 * (n1 + 1) / 2.0
-    mu = n1 * n2 / 2.0
-    tie_term = float((counts.astype(np.float64) ** 3 - counts).sum())
-    var = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))) if n > 1 else 0.0
-    if var <= 0:
-        return 1.0
-    z = (max(u1, n1 * n2 - u1) - mu - 0.5) / math.sqrt(var)
-    return min(1.0, math.erfc(z / math.sqrt(2.0)))
-
-
-def benjamini_hochberg(pvalues: Samples, q: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
-    """Benjamini-Hochberg step-up: (rejected mask, adjusted p-values), in the input order."""
-    p = np.asarray(pvalues, dtype=np.float64)
-    if p.ndim != 1:
-        raise ValueError("benjamini_hochberg: pvalues must be a 1-D sequence")
-    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
-        raise ValueError("benjamini_hochberg: every p-value must be a number in [0, 1]")
-    if not 0 < q < 1:
-        raise ValueError(f"benjamini_hochberg: q must be in (0, 1), got {q}")
-    m = p.size
-    if m == 0:
-        return np.zeros(0, dtype=bool), np.zeros(0)
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * m / np.arange(1, m + 1)
-    adjusted_sorted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
-    adjusted = np.empty(m)
-    adjusted[order] = adjusted_sorted
-    return adjusted <= q, adjusted
-
-
-def bootstrap_ratio_ci(
-    baseline: Samples,
-    current: Samples,
-    *,
-    baseline_ref: Samples | None = None,
-    current_ref: Samples | None = None,
-    confidence: float = 0.95,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    rng: np.random.Generator | None = None,
-) -> tuple[float, float, float]:
-    """Percentile bootstrap of median(current) / median(baseline): (low, high, sd of log ratio).
-
-    With `*_ref` samples the ratio is of normalised medians, (med(cur) / med(cur_ref)) /
-    (med(base) / med(base_ref)), and the references are resampled too, so their noise counts.
-    """
-    if rng is None:
-        rng = np.random.default_rng(BOOTSTRAP_SEED)
-    log_ratio = _boot_log_median(current, resamples, rng) - _boot_log_median(
-        baseline, resamples, rng
-    )
-    if baseline_ref is not None and current_ref is not None:
-        log_ratio -= _boot_log_median(current_ref, resamples, rng)
-        log_ratio += _boot_log_median(baseline_ref, resamples, rng)
-    tail = (1.0 - confidence) / 2
-    lo, hi = np.quantile(log_ratio, [tail, 1.0 - tail])
-    return float(math.exp(lo)), float(math.exp(hi)), float(np.std(log_ratio))
-
-
-def _boot_log_median(samples: Samples, resamples: int, rng: np.random.Generator) -> Any:
-    """Log medians of `resamples` bootstrap resamples.
-
-    The samples are sorted once; the median of a resample is then read off the middle order
-    statistics of the resampled *indices*, which partition faster than floats.
-    """
-    x = np.sort(np.asarray(samples, dtype=np.float64))
-    if x.size == 0 or x[0] <= 0 or not np.all(np.isfinite(x)):
-        raise ValueError("bootstrap_ratio_ci needs non-empty, positive, finite samples")
-    n = x.size
-    if n == 1:
-        return np.full(resamples, math.log(x[0]))
-    idx = rng.integers(0, n, size=(resamples, n), dtype=np.int32)
-    lo, hi = (n - 1) // 2, n // 2
-    part = np.partition(idx, (lo, hi), axis=1)
-    return np.log(0.5 * (x[part[:, lo]] + x[part[:, hi]]))
-
-
-def min_detectable_slowdown(log_sd: float, threshold: float, confidence: float = 0.95) -> float:
-    """Approximate relative slowdown flagged with 80 % power, from the sd of the log ratio.
-
-    A case is flagged when the lower end of its interval, about ratio * exp(-z * sd), clears
-    1 + threshold; that happens 80 % of the time at ratio (1 + threshold) * exp((z + 0.84) sd).
-    BH across many cases makes the real MDE slightly larger.
-    """
-    z = _normal_quantile(0.5 + confidence / 2)
-    return (1 + threshold) * math.exp((z + _Z_POWER) * log_sd) - 1.0
-
-
-def median_log_se(samples: Samples) -> float:
-    """Standard error of log(median), from a robust spread: 1.2533 * (IQR of log x / 1.349) / √n.
-
-    Smoother than the bootstrap's estimate (which hinges on the few values near the median),
-    so the per-case MDE does not jump between runs of the same noise.
-    """
-    x = np.log(np.asarray(samples, dtype=np.float64))
-    if x.size < 2:
-        return 0.0
-    q1, q3 = np.quantile(x, [0.25, 0.75])
-    return float(1.2533 * (q3 - q1) / 1.349 / math.sqrt(x.size))
-
-
-def _normal_quantile(p: float) -> float:
-    from statistics import NormalDist
-
-    return NormalDist().inv_cdf(p)
 
 
 # --------------------------------------------------------------------------- matching and labels
@@ -298,11 +215,12 @@ def compare_runs(
     threshold: float = 0.05,
     alpha: float = 0.05,
     relative_to: str | None = None,
+    run_drift: float = RUN_DRIFT,
     seed: int = BOOTSTRAP_SEED,
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> CompareResult:
     """Match the two runs' cases by id and give each a Verdict (see the module docstring)."""
-    _check_settings(threshold, alpha, resamples)
+    _check_settings(threshold, alpha, resamples, run_drift)
     base = _index(baseline, "baseline")
     cur = _index(current, "current")
     _check_versions(base, cur)
@@ -312,6 +230,7 @@ def compare_runs(
             _reference_samples(base, relative_to, "baseline"),
             _reference_samples(cur, relative_to, "current"),
         )
+        run_drift = 0.0  # a shift shared by the run cancels in the normalised ratio
 
     ids = list(base) + [i for i in cur if i not in base]
     verdicts: dict[str, Verdict] = {}
@@ -324,14 +243,21 @@ def compare_runs(
             continue
         if b is None or c is None:  # pragma: no cover - _label_without_test handles these
             continue
-        verdicts[case_id], t = _test_case(case_id, b, c, refs, threshold, alpha, seed, resamples)
+        verdicts[case_id], t = _test_case(case_id, b, c, refs, seed, resamples)
         if t is not None:
             tested[case_id] = t
 
-    _apply_bh(verdicts, tested, threshold, alpha)
+    log_ratios = [t.log_ratio for t in tested.values()]
+    case_drift = estimate_case_drift(log_ratios, [t.within_sd for t in tested.values()])
+    shift = math.exp(float(np.median(log_ratios))) if len(tested) >= MIN_CASES_FOR_DRIFT else None
+    drift_sd = math.hypot(case_drift, run_drift)
+    _decide_all(verdicts, tested, drift_sd, threshold, alpha, seed)
+    warnings = _warnings(baseline, current, base, cur)
+    if shift is not None and relative_to is None:
+        warnings += _shift_warning(shift, len(tested), run_drift, threshold)
     return CompareResult(
         verdicts=tuple(verdicts[i] for i in ids),
-        warnings=tuple(_warnings(baseline, current, base, cur)),
+        warnings=tuple(warnings),
         threshold=threshold,
         alpha=alpha,
         relative_to=relative_to,
@@ -340,28 +266,35 @@ def compare_runs(
         current_run_id=current.get("run_id"),
         baseline_machine=_machine(baseline),
         current_machine=_machine(current),
+        run_drift=run_drift,
+        case_drift=case_drift if tested else None,
+        shift=shift,
     )
 
 
 @dataclass
 class _Tested:
-    """A timed case waiting for the across-cases BH step."""
+    """A timed case waiting for the across-cases steps (drift estimate, BH)."""
 
     verdict: Verdict
-    p_value: float
-    low: float
-    high: float
-    ratio: float
+    log_ratio: float
+    within_sd: float
+    """sd of the log ratio from the samples alone (smooth estimate)."""
+    boot: np.ndarray
+    """Bootstrap replicates of the log ratio (within-run noise)."""
+    p_rank: float
     extra: list[str] = field(default_factory=list)
 
 
-def _check_settings(threshold: float, alpha: float, resamples: int) -> None:
+def _check_settings(threshold: float, alpha: float, resamples: int, run_drift: float) -> None:
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"compare: threshold must be a finite fraction >= 0, got {threshold!r}")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
         raise ValueError(f"compare: alpha must be in (0, 1), got {alpha!r}")
     if not (isinstance(resamples, int) and resamples >= 100):
         raise ValueError(f"compare: resamples must be an int >= 100, got {resamples!r}")
+    if not (isinstance(run_drift, (int, float)) and 0 <= run_drift < 1):
+        raise ValueError(f"compare: run_drift must be a fraction in [0, 1), got {run_drift!r}")
 
 
 def _index(run: Mapping[str, Any], side: str) -> dict[str, Mapping[str, Any]]:
@@ -482,11 +415,10 @@ def _test_case(
     b: Mapping[str, Any],
     c: Mapping[str, Any],
     refs: tuple[dict[str, list[float]], dict[str, list[float]]] | None,
-    threshold: float,
-    alpha: float,
     seed: int,
     resamples: int,
 ) -> tuple[Verdict, _Tested | None]:
+    """The within-run part of a case's test; the rest waits for all cases (`_decide_all`)."""
     a = np.asarray(b["samples_s"], dtype=np.float64)
     x = np.asarray(c["samples_s"], dtype=np.float64)
     common: dict[str, Any] = {
@@ -521,58 +453,100 @@ def _test_case(
         a_n, x_n = a, x
         ratio = common["current_median_s"] / common["baseline_median_s"]
     rng = np.random.default_rng([seed, zlib.crc32(case_id.encode("utf-8"))])
-    low, high, _ = bootstrap_ratio_ci(
-        a,
-        x,
-        baseline_ref=a_ref,
-        current_ref=x_ref,
-        confidence=1 - alpha,
-        resamples=resamples,
-        rng=rng,
+    boot = bootstrap_log_ratios(
+        a, x, baseline_ref=a_ref, current_ref=x_ref, resamples=resamples, rng=rng
     )
-    p = rank_sum_pvalue(a_n, x_n)
     parts: list[Samples] = [a, x]
     if a_ref is not None and x_ref is not None:
         parts += [a_ref, x_ref]
-    smooth_sd = math.sqrt(sum(median_log_se(s) ** 2 for s in parts))
-    mde = min_detectable_slowdown(smooth_sd, threshold, 1 - alpha)
-    verdict = Verdict(
-        label="inconclusive", ratio=ratio, ci_low=low, ci_high=high, p_value=p, mde=mde, **common
-    )
+    within_sd = math.sqrt(sum(median_log_se(s) ** 2 for s in parts))
+    verdict = Verdict(label="inconclusive", ratio=ratio, **common)
     extra = []
     if b.get("timer") != c.get("timer"):
         extra.append(f"timed by {b.get('timer')} in the baseline, {c.get('timer')} now")
-    return verdict, _Tested(verdict, p, low, high, ratio, extra)
+    t = _Tested(verdict, math.log(ratio), within_sd, boot, rank_sum_pvalue(a_n, x_n), extra)
+    return verdict, t
 
 
-def _apply_bh(
-    verdicts: dict[str, Verdict], tested: Mapping[str, _Tested], threshold: float, alpha: float
+def _decide_all(
+    verdicts: dict[str, Verdict],
+    tested: Mapping[str, _Tested],
+    drift_sd: float,
+    threshold: float,
+    alpha: float,
+    seed: int,
 ) -> None:
+    """Test every case against the whole noise model, then BH across cases, then label."""
     if not tested:
         return
     ids = list(tested)
-    rejected, adjusted = benjamini_hochberg([tested[i].p_value for i in ids], alpha)
+    noise = {i: math.hypot(tested[i].within_sd, drift_sd) for i in ids}
+    p_session = {i: _session_p(tested[i].log_ratio, noise[i]) for i in ids}
+    decisive = [max(tested[i].p_rank, p_session[i]) for i in ids]
+    rejected, adjusted = benjamini_hochberg(decisive, alpha)
     up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
     for case_id, sig, q in zip(ids, rejected, adjusted, strict=True):
         t = tested[case_id]
-        label, reason = _decide(t, bool(sig), float(q), up, down)
+        rng = np.random.default_rng([seed, zlib.crc32(case_id.encode("utf-8")), 1])
+        with_drift = t.boot + rng.normal(0.0, drift_sd, t.boot.size) if drift_sd else t.boot
+        low, high = ratio_interval(with_drift, 1 - alpha)
+        ratio = t.verdict.ratio if t.verdict.ratio is not None else math.exp(t.log_ratio)
+        label, reason = _decide(ratio, low, high, bool(sig), float(q), up, down)
         if t.extra:
             reason = "; ".join([reason, *t.extra])
-        verdicts[case_id] = replace(t.verdict, label=label, reason=reason, q_value=float(q))
+        verdicts[case_id] = replace(
+            t.verdict,
+            label=label,
+            reason=reason,
+            ci_low=low,
+            ci_high=high,
+            p_value=t.p_rank,
+            p_session=p_session[case_id],
+            q_value=float(q),
+            noise_sd=noise[case_id],
+            mde=min_detectable_slowdown(noise[case_id], threshold, 1 - alpha),
+        )
 
 
-def _decide(t: _Tested, significant: bool, q: float, up: float, down: float) -> tuple[str, str]:
+def _session_p(log_ratio: float, noise_sd: float) -> float:
+    if noise_sd > 0:
+        return normal_two_sided_p(log_ratio / noise_sd)
+    return 1.0 if log_ratio == 0 else 0.0
+
+
+def _decide(
+    ratio: float, low: float, high: float, significant: bool, q: float, up: float, down: float
+) -> tuple[str, str]:
     pct = f"{(up - 1) * 100:.3g} %"
-    interval = f"[{t.low:.3g}, {t.high:.3g}]"
-    if significant and t.low >= up and t.ratio >= up:
-        return "slower", f"interval {interval} at or above +{pct}, BH q = {q:.2g}"
-    if significant and t.high <= down and t.ratio <= down:
-        return "faster", f"interval {interval} at or below −{pct}, BH q = {q:.2g}"
-    if down <= t.low and t.high <= up:
-        return "unchanged", f"interval {interval} within ±{pct}"
-    if not significant and (t.ratio >= up or t.ratio <= down):
-        return "inconclusive", f"ratio beyond ±{pct} but not significant after BH (q = {q:.2g})"
-    return "inconclusive", f"interval {interval} straddles ±{pct}: may or may not exceed it"
+    interval = f"[{low:.3g}, {high:.3g}]"
+    if significant and ratio >= up:
+        return (
+            "slower",
+            f"ratio {ratio:.3g} at or above +{pct}, beyond noise and drift (q = {q:.2g})",
+        )
+    if significant and ratio <= down:
+        return (
+            "faster",
+            f"ratio {ratio:.3g} at or below −{pct}, beyond noise and drift (q = {q:.2g})",
+        )
+    if down <= low and high <= up:
+        return "unchanged", f"interval {interval} (drift included) within ±{pct}"
+    if ratio >= up or ratio <= down:
+        return "inconclusive", f"ratio beyond ±{pct} but within noise and drift (q = {q:.2g})"
+    return "inconclusive", f"interval {interval} (drift included) straddles ±{pct}"
+
+
+def _shift_warning(shift: float, n_cases: int, run_drift: float, threshold: float) -> list[str]:
+    """A note when the whole run moved together by more than run-to-run drift explains."""
+    limit = max(threshold, SHIFT_WARNING_SDS * run_drift)
+    if abs(math.log(shift)) <= math.log1p(limit):
+        return []
+    way = "slower" if shift > 1 else "faster"
+    return [
+        f"the whole run is {abs(shift - 1) * 100:.3g} % {way} than the baseline (median of "
+        f"{n_cases} cases): a different machine state, or a change that touches every case; "
+        "--relative-to IMPL compares within each run"
+    ]
 
 
 def _machine(run: Mapping[str, Any]) -> str | None:
@@ -640,6 +614,17 @@ def format_seconds(s: float | None) -> str:
     return f"{s / 1e-9:.4g} ns"
 
 
+def _noise_caption(result: CompareResult) -> str:
+    """How much drift the verdicts allowed for, and how far the whole run moved."""
+    if result.case_drift is None:
+        return ""
+    text = f"drift allowed: {result.case_drift * 100:.2g} % per case"
+    text += f", {result.run_drift * 100:.2g} % shared" if result.run_drift else ""
+    if result.shift is not None:
+        text += f"; whole-run shift ×{result.shift:.3f}"
+    return text
+
+
 def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
     """A rich Table of the verdicts (regressions first); the CLI prints it."""
     from rich.markup import escape
@@ -650,7 +635,7 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
     table = Table(
         title=f"compare: threshold {result.threshold * 100:.3g} %, BH q = {result.alpha:g}{rel}",
-        caption=counts or "no cases",
+        caption="\n".join(filter(None, [counts or "no cases", _noise_caption(result)])),
     )
     for name, justify in (
         ("case", "left"),

@@ -134,6 +134,10 @@ def test_compare_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert verdicts == {"a": "slower", "b": "unchanged", "c": "unchanged"}
     assert main(["compare", str(base), str(slower), "--report-only"]) == 0
     assert main(["compare", str(base), str(slower), "--threshold", "500"]) == 2
+    assert main(["compare", str(base), str(slower), "--run-drift", "150"]) == 2
+    capsys.readouterr()
+    assert main(["compare", str(base), str(slower), "--json", "--run-drift", "2.5"]) == 1
+    assert json.loads(capsys.readouterr().out)["settings"]["run_drift"] == pytest.approx(0.025)
 
 
 def test_compare_with_a_corrupt_baseline_exits_3_with_one_line(

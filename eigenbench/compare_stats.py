@@ -1,0 +1,235 @@
+"""Pure statistics for `compare`: tests, intervals and the run-to-run noise model.
+
+Numbers in, numbers out; no run files. The noise model: between a baseline and a current
+run, the log ratio of a case's medians is
+
+    d_i = change_i + shift + drift_i + noise_i
+
+where `noise_i` is within-run sampling noise (seen by the samples, sd s_i), `drift_i` the
+case's own session-to-session drift (sd `case_drift`, the same for every case, estimated
+from the spread of d_i across cases), and `shift` the drift shared by every case (machine
+state: clocks, neighbours; sd `run_drift`, which one comparison cannot estimate, so it is a
+setting). A case's change is judged against all three, never against its samples alone:
+samples taken in one session cannot see the next session's drift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from eigenbench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+
+Samples = Sequence[float] | np.ndarray
+
+RUN_DRIFT = 0.01
+"""Default sd of the log shift shared by all cases between two sessions of one machine.
+
+Measured on the 2-core CI VM: the shared shift of 20 quick runs had sd 0.5 % per run
+(0.7 % between two runs); 1 % leaves room for noisier days. See README, "How far to trust
+the gate"."""
+CASE_DRIFT_FLOOR = 0.005
+"""Smallest per-case drift assumed, whatever the spread across cases suggests: a spread
+estimated from a dozen cases can come out near zero by chance."""
+MIN_CASES_FOR_DRIFT = 8
+"""Fewer tested cases than this and `case_drift` is not estimated: the floor is used."""
+_MAD_TO_SD = 1.482602218505602  # sd of a normal distribution / its median absolute deviation
+_Z_POWER = NormalDist().inv_cdf(0.80)
+
+
+def rank_sum_pvalue(a: Samples, b: Samples) -> float:
+    """Two-sided Mann-Whitney U (rank-sum) p-value: normal approximation with tie and
+    continuity corrections, as `scipy.stats.mannwhitneyu(a, b, method="asymptotic")`.
+
+    Written in NumPy because it runs once per case (50 µs instead of SciPy's 2 ms) and keeps
+    SciPy's import out of `eigenbench compare`. 1.0 when every value is tied.
+    """
+    x, y = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    n1, n2 = x.size, y.size
+    if n1 == 0 or n2 == 0:
+        raise ValueError("rank_sum_pvalue needs at least one sample on each side")
+    both = np.concatenate([x, y])
+    if not np.all(np.isfinite(both)):
+        raise ValueError("rank_sum_pvalue needs finite samples")
+    n = n1 + n2
+    _, inverse, counts = np.unique(both, return_inverse=True, return_counts=True)
+    mid_ranks = np.cumsum(counts) - (counts - 1) / 2.0  # average rank of each tied group
+    u1 = float(mid_ranks[inverse[:n1]].sum()) - n1 * (n1 + 1) / 2.0
+    mu = n1 * n2 / 2.0
+    tie_term = float((counts.astype(np.float64) ** 3 - counts).sum())
+    var = n1 * n2 / 12.0 * ((n + 1) - tie_term / (n * (n - 1))) if n > 1 else 0.0
+    if var <= 0:
+        return 1.0
+    z = (max(u1, n1 * n2 - u1) - mu - 0.5) / math.sqrt(var)
+    return min(1.0, math.erfc(z / math.sqrt(2.0)))
+
+
+def benjamini_hochberg(pvalues: Samples, q: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Benjamini-Hochberg step-up: (rejected mask, adjusted p-values), in the input order."""
+    p = np.asarray(pvalues, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError("benjamini_hochberg: pvalues must be a 1-D sequence")
+    if np.any(~np.isfinite(p)) or np.any((p < 0) | (p > 1)):
+        raise ValueError("benjamini_hochberg: every p-value must be a number in [0, 1]")
+    if not 0 < q < 1:
+        raise ValueError(f"benjamini_hochberg: q must be in (0, 1), got {q}")
+    m = p.size
+    if m == 0:
+        return np.zeros(0, dtype=bool), np.zeros(0)
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    adjusted_sorted = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    adjusted = np.empty(m)
+    adjusted[order] = adjusted_sorted
+    return adjusted <= q, adjusted
+
+
+def bootstrap_log_ratios(
+    baseline: Samples,
+    current: Samples,
+    *,
+    baseline_ref: Samples | None = None,
+    current_ref: Samples | None = None,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """Bootstrap replicates of log(median(current) / median(baseline)).
+
+    With `*_ref` samples the ratio is of normalised medians, (med(cur) / med(cur_ref)) /
+    (med(base) / med(base_ref)), and the references are resampled too, so their noise counts.
+    """
+    if rng is None:
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+    log_ratio = _boot_log_median(current, resamples, rng) - _boot_log_median(
+        baseline, resamples, rng
+    )
+    if baseline_ref is not None and current_ref is not None:
+        log_ratio -= _boot_log_median(current_ref, resamples, rng)
+        log_ratio += _boot_log_median(baseline_ref, resamples, rng)
+    return np.asarray(log_ratio)
+
+
+def bootstrap_ratio_ci(
+    baseline: Samples,
+    current: Samples,
+    *,
+    baseline_ref: Samples | None = None,
+    current_ref: Samples | None = None,
+    confidence: float = 0.95,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    rng: np.random.Generator | None = None,
+) -> tuple[float, float, float]:
+    """Percentile bootstrap of median(current) / median(baseline): (low, high, sd of log ratio).
+
+    Within-run noise only; see `bootstrap_log_ratios` for the `*_ref` normalisation.
+    """
+    log_ratio = bootstrap_log_ratios(
+        baseline,
+        current,
+        baseline_ref=baseline_ref,
+        current_ref=current_ref,
+        resamples=resamples,
+        rng=rng,
+    )
+    low, high = ratio_interval(log_ratio, confidence)
+    return low, high, float(np.std(log_ratio))
+
+
+def ratio_interval(log_ratios: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the ratio from replicates of its logarithm."""
+    tail = (1.0 - confidence) / 2
+    lo, hi = np.quantile(log_ratios, [tail, 1.0 - tail])
+    return float(math.exp(lo)), float(math.exp(hi))
+
+
+def _boot_log_median(samples: Samples, resamples: int, rng: np.random.Generator) -> Any:
+    """Log medians of `resamples` bootstrap resamples.
+
+    The samples are sorted once; the median of a resample is then read off the middle order
+    statistics of the resampled *indices*, which partition faster than floats.
+    """
+    x = np.sort(np.asarray(samples, dtype=np.float64))
+    if x.size == 0 or x[0] <= 0 or not np.all(np.isfinite(x)):
+        raise ValueError("bootstrap_ratio_ci needs non-empty, positive, finite samples")
+    n = x.size
+    if n == 1:
+        return np.full(resamples, math.log(x[0]))
+    idx = rng.integers(0, n, size=(resamples, n), dtype=np.int32)
+    lo, hi = (n - 1) // 2, n // 2
+    part = np.partition(idx, (lo, hi), axis=1)
+    return np.log(0.5 * (x[part[:, lo]] + x[part[:, hi]]))
+
+
+def median_log_se(samples: Samples) -> float:
+    """Standard error of log(median), from a robust spread: 1.2533 * (IQR of log x / 1.349) / √n.
+
+    Smoother than the bootstrap's estimate (which hinges on the few values near the median),
+    so tests and MDEs do not jump between runs of the same noise.
+    """
+    x = np.log(np.asarray(samples, dtype=np.float64))
+    if x.size < 2:
+        return 0.0
+    q1, q3 = np.quantile(x, [0.25, 0.75])
+    return float(1.2533 * (q3 - q1) / 1.349 / math.sqrt(x.size))
+
+
+def estimate_case_drift(
+    log_ratios: Samples,
+    within_sd: Samples,
+    *,
+    floor: float = CASE_DRIFT_FLOOR,
+    min_cases: int = MIN_CASES_FOR_DRIFT,
+) -> float:
+    """Per-case session drift (sd of log ratio) from the spread of log ratios across cases.
+
+    The spread around the shared shift is measured robustly (scaled median absolute
+    deviation, recomputed without the far points, so a minority of real changes barely moves
+    it), the within-run part is taken out, and the result is never below `floor`. With
+    fewer than `min_cases` cases: `floor`.
+    """
+    d = np.asarray(log_ratios, dtype=np.float64)
+    s = np.asarray(within_sd, dtype=np.float64)
+    if d.shape != s.shape or d.ndim != 1:
+        raise ValueError("estimate_case_drift: log_ratios and within_sd must be equal 1-D")
+    if d.size < min_cases:
+        return floor
+    spread = _robust_spread(d)
+    excess = spread**2 - float(np.median(s**2))
+    return max(floor, math.sqrt(excess) if excess > 0 else 0.0)
+
+
+def _robust_spread(d: np.ndarray, reject: float = 3.5, rounds: int = 2) -> float:
+    """sd of the bulk of `d`: scaled MAD, recomputed after dropping points beyond
+    `reject` spreads (real changes), which the first MAD still partly feels."""
+    kept = d
+    spread = 0.0
+    for _ in range(rounds + 1):
+        centre = np.median(kept)
+        spread = _MAD_TO_SD * float(np.median(np.abs(kept - centre)))
+        inside = d[np.abs(d - centre) <= reject * spread]
+        if spread == 0 or inside.size < MIN_CASES_FOR_DRIFT or inside.size == kept.size:
+            break
+        kept = inside
+    return spread
+
+
+def normal_two_sided_p(z: float) -> float:
+    """Two-sided p-value of a standard normal statistic."""
+    return min(1.0, math.erfc(abs(z) / math.sqrt(2.0)))
+
+
+def min_detectable_slowdown(log_sd: float, threshold: float, confidence: float = 0.95) -> float:
+    """Approximate relative slowdown flagged with 80 % power, from the sd of the log ratio.
+
+    A case is flagged when its ratio reaches 1 + threshold and differs from 1 at the
+    `confidence` level; each holds 80 % of the time at (1 + threshold) exp(0.84 sd) and
+    exp((z + 0.84) sd) respectively. BH across many cases makes the real MDE slightly larger.
+    """
+    z = NormalDist().inv_cdf(0.5 + confidence / 2)
+    effect = (1 + threshold) * math.exp(_Z_POWER * log_sd)
+    significance = math.exp((z + _Z_POWER) * log_sd)
+    return max(effect, significance) - 1.0
