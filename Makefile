@@ -9,6 +9,7 @@ SUITES      ?= all
 BENCH_ARGS  ?=
 CHECK_SUITES ?= all
 CHECK_ARGS  ?=
+CHECK_ROUNDS ?= 3
 CHECK_RUN   ?= results/runs/check.json
 
 ifeq ($(strip $(PYTHON)),)
@@ -59,9 +60,10 @@ report: $(READY)
 	$(EIGENBENCH) report $(LATEST)
 
 # The quick CPU suites against this machine's committed baseline; exit 1 on a regression.
+# Each case is sampled in CHECK_ROUNDS rounds spread over the run, which steadies medians.
 # CI passes CHECK_ARGS=--report-only: timing noise on shared machines must not block work.
 check: $(READY)
-	$(EIGENBENCH) run $(CHECK_SUITES) --quick --device cpu --out $(CHECK_RUN)
+	$(EIGENBENCH) run $(CHECK_SUITES) --quick --device cpu --rounds $(CHECK_ROUNDS) --out $(CHECK_RUN)
 	@key=$$($(EIGENBENCH) env --key); \
 	if [ -d results/baselines/$$key ]; then \
 	  $(EIGENBENCH) compare results/baselines/$$key $(CHECK_RUN) --changes-only $(CHECK_ARGS); \

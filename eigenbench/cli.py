@@ -121,13 +121,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError("eigenbench run: --threads must be at least 1")
         torch.set_num_threads(args.threads)
     devices = _devices(args.device)
-    options = RunOptions(
-        quick=args.quick,
-        devices=devices,
-        measure=_measure_options(args),
-        seed=args.seed,
-        isolate=args.isolate,
-    )
+    try:
+        options = RunOptions(
+            quick=args.quick,
+            devices=devices,
+            measure=_measure_options(args),
+            seed=args.seed,
+            isolate=args.isolate,
+            rounds=args.rounds,
+        )
+    except ValueError as exc:
+        raise UsageError(f"eigenbench run: --rounds: {exc}") from None
     cases = [c for s in suites for c in expand(s, devices=devices, quick=args.quick)]
     if args.filter:
         cases = [c for c in cases if args.filter in c.id]
@@ -292,6 +296,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--isolate",
         action="store_true",
         help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
+    )
+    run.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="sample each case in N rounds spread over the run, pooled (same total budget); "
+        "steadier medians between runs on shared machines (default 1)",
     )
     run.add_argument(
         "--resume",

@@ -88,6 +88,8 @@ RECORD_SCHEMA: dict[str, Any] = {
         "version",
     ],
     "properties": {
+        "rounds": {"type": "integer", "minimum": 1},
+        "round_medians_s": {"type": "array", "items": {"type": "number"}},
         "id": {"type": "string", "minLength": 1},
         "suite": {"type": "string"},
         "workload": {"type": "string"},

@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from eigenbench.measure.clocks import Clock, clock_for
-from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure
+from eigenbench.measure.loop import (
+    Measurement,
+    MeasureOptions,
+    first_call,
+    measure,
+    per_round,
+    relative_ci,
+)
 from eigenbench.measure.memory import peak_memory
 from eigenbench.results import SCHEMA_ID, save_run
 from eigenbench.spec import Case, Validation
@@ -38,6 +45,15 @@ class RunOptions:
     host_blocking: bool = True
     isolate: bool = False
     """Run each case in a child process (own peak RSS; killed when it overruns its budget)."""
+    rounds: int = 1
+    """Sample every timed case in this many rounds spread over the run, pooling the samples,
+    so that drift lasting a few seconds spreads over all cases instead of shifting a few."""
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ValueError("rounds must be at least 1")
+        if self.rounds > 1 and self.isolate:
+            raise ValueError("rounds > 1 cannot be combined with isolate")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -231,6 +247,7 @@ class Runner:
             for i, current in enumerate(todo):
                 self._add(self.run_case(current), i, len(todo))
             current = None
+            self._more_rounds(todo)
         except KeyboardInterrupt:
             if current is not None and current.id not in {r["id"] for r in self.run_doc["records"]}:
                 self._add(
@@ -242,6 +259,29 @@ class Runner:
             raise
         self._finish("complete")
         return self.run_doc
+
+    def _more_rounds(self, cases: list[Case]) -> None:
+        """Rounds 2..R: sample each timed case again, every other round in reverse order,
+        and pool the samples into its record (saved after each round)."""
+        by_id = {r["id"]: r for r in self.run_doc["records"]}
+        again = [c for c in cases if resamplable(c, by_id.get(c.id))]
+        for r in range(2, self.options.rounds + 1):
+            for case in again if r % 2 else again[::-1]:
+                record = by_id[case.id]
+                try:
+                    m = self._sample(case)
+                except KeyboardInterrupt:
+                    raise
+                except Exception as exc:  # keep the rounds already measured
+                    record.setdefault("warnings", []).append(f"round {r}: {one_line(exc)}")
+                    continue
+                pool_round(record, m, self.options.measure.rel_ci_target)
+            self._save()
+
+    def _sample(self, case: Case) -> Measurement:
+        """A further round of sampling (warm-up included) on fresh inputs."""
+        fn = case.workload.bind(case.impl, self._inputs(case), case.phase)
+        return measure(fn, self.clock_factory(case), self._measure_options(case))
 
     def _add(self, record: dict[str, Any], index: int, total: int) -> None:
         self.run_doc["records"].append(record)
@@ -335,9 +375,9 @@ class Runner:
 
     def _measure_options(self, case: Case) -> MeasureOptions:
         overrides = case.workload.measure
-        if not overrides:
-            return self.options.measure
-        return dataclasses.replace(self.options.measure, **overrides)
+        opts = dataclasses.replace(self.options.measure, **overrides) if overrides else None
+        rounds = 1 if case.workload.kind == "convergence" else self.options.rounds
+        return per_round(opts or self.options.measure, rounds)
 
     def _measure_convergence(self, case: Case) -> dict[str, Any]:
         """Follow one optimisation to its target, validate its result, then time its steps."""
@@ -373,6 +413,32 @@ class Runner:
             record["host_blocking"] = probe["host_blocking"]
             record["host_blocking_evidence"] = probe["evidence"]
         return record
+
+
+def resamplable(case: Case, record: Mapping[str, Any] | None) -> bool:
+    """Whether a later round may sample this case: timed in round 1, not a convergence."""
+    return (
+        record is not None
+        and record["status"] in ("ok", "invalid")
+        and case.workload.kind != "convergence"
+    )
+
+
+def pool_round(record: dict[str, Any], m: Measurement, rel_ci_target: float) -> None:
+    """Add one more round's samples to a record; summary, interval and flags follow."""
+    rounds = record.get("round_medians_s") or [record["summary"]["median_s"]]
+    samples = [*record["samples_s"], *m.samples_s]
+    rel = relative_ci(samples)
+    record.update(
+        samples_s=samples,
+        summary=summarize(samples).to_dict(),
+        rel_ci=rel if math.isfinite(rel) else None,
+        noisy=rel > rel_ci_target,
+        rounds=len(rounds) + 1,
+        round_medians_s=[*rounds, summarize(m.samples_s).median_s],
+    )
+    if m.stop_reason == "timeout":
+        record.setdefault("warnings", []).append(f"round {len(rounds) + 1} hit its time budget")
 
 
 def _read_gpu_clocks() -> dict[str, Any]:

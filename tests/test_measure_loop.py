@@ -117,3 +117,15 @@ def test_bad_options_rejected() -> None:
         MeasureOptions(min_samples=1)
     with pytest.raises(ValueError, match="rel_ci_target"):
         MeasureOptions(rel_ci_target=0)
+
+
+def test_per_round_options_split_the_budget() -> None:
+    from eigenbench.measure.loop import per_round
+
+    opts = MeasureOptions(min_samples=10, max_samples=2000, max_time_s=2.0, rel_ci_target=0.01)
+    assert per_round(opts, 1) is opts
+    third = per_round(opts, 3)
+    assert third.min_samples == 4 and third.max_samples == 667
+    assert third.max_time_s == pytest.approx(2.0 / 3)
+    assert third.rel_ci_target == pytest.approx(0.01 * 3**0.5)
+    assert per_round(MeasureOptions(min_samples=2), 9).min_samples == 2

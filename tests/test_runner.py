@@ -197,3 +197,68 @@ def test_throttle_warning_when_the_sm_clock_drops() -> None:
     warning = throttle_warning({"clocks_sm": 1980.0}, {"clocks_sm": 1400.0})
     assert warning is not None and "1980 to 1400" in warning
     assert throttle_warning({}, {"clocks_sm": 1400.0}) is None  # no nvidia-smi: no verdict
+
+
+def _rounds_run(
+    tmp_path: Path, suite: Suite, rounds: int, clock: Any, on_record: Any = None
+) -> dict[str, Any]:
+    runner = Runner(
+        on_record=on_record,
+        env=ENV,
+        options=RunOptions(devices=("cpu",), measure=FAST, rounds=rounds),
+        out_path=tmp_path / "run.json",
+        command="test",
+        clock_factory=lambda c: clock,
+    )
+    return runner.run(expand(suite, devices=("cpu",), quick=False))
+
+
+def test_rounds_pool_samples_in_alternating_order(tmp_path: Path) -> None:
+    order: list[int] = []
+
+    def logs_size(a: torch.Tensor) -> torch.Tensor:
+        order.append(a.shape[-1])
+        return torch.linalg.eigvalsh(a)
+
+    suite = Suite("s", (workload(Impl("t", logs_size), Impl("bad", raises)),))
+    one = _rounds_run(tmp_path, suite, 1, FakeClock(1e-3))
+    order.clear()
+    doc = _rounds_run(tmp_path, suite, 3, FakeClock(1e-3))
+    firsts = [n for i, n in enumerate(order) if i == 0 or order[i - 1] != n]
+    assert firsts == [4, 8, 16, 8, 4, 8, 16]  # forward, backward (16 twice), forward (4 twice)
+    ok = [r for r in doc["records"] if r["status"] == "ok"]
+    assert len(ok) == 3
+    for rec, single in zip(ok, one["records"], strict=False):
+        assert rec["rounds"] == 3 and len(rec["round_medians_s"]) == 3
+        assert rec["summary"]["n"] == len(rec["samples_s"])
+        # each round takes a third of the budget: about as many samples as one round did
+        assert len(rec["samples_s"]) >= single["summary"]["n"]
+        assert rec["summary"]["median_s"] == pytest.approx(1e-3)
+    failed = [r for r in doc["records"] if r["status"] == "failed"]
+    assert failed and all("rounds" not in r for r in failed)  # never sampled again
+    assert load_run(tmp_path / "run.json")["records"] == doc["records"]
+
+
+def test_a_round_that_raises_keeps_the_earlier_rounds(tmp_path: Path) -> None:
+    state = {"round_one_done": False}
+
+    def fails_later(a: torch.Tensor) -> torch.Tensor:
+        if state["round_one_done"]:
+            raise RuntimeError("flaky")
+        return torch.linalg.eigvalsh(a)
+
+    def after_round_one(record: Any, index: int, total: int) -> None:
+        state["round_one_done"] = True
+
+    suite = Suite("s", (workload(Impl("t", fails_later), grid=[{"n": 4}]),))
+    doc = _rounds_run(tmp_path, suite, 2, FakeClock(1e-3), after_round_one)
+    rec = doc["records"][0]
+    assert rec["status"] == "ok" and rec["samples_s"] and "rounds" not in rec
+    assert rec["warnings"] == ["round 2: RuntimeError: flaky"]
+
+
+def test_rounds_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        RunOptions(rounds=0)
+    with pytest.raises(ValueError, match="isolate"):
+        RunOptions(rounds=2, isolate=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eigenbench.measure.clocks import Clock
@@ -100,6 +100,21 @@ def stop_reason(n: int, rel_ci: float, elapsed_s: float, opts: MeasureOptions) -
     if elapsed_s >= opts.max_time_s:
         return "max_time"
     return None
+
+
+def per_round(opts: MeasureOptions, rounds: int) -> MeasureOptions:
+    """The options of one of `rounds` sampling rounds whose pooled samples should cost and
+    achieve about what `opts` asks of a single round."""
+    if rounds <= 1:
+        return opts
+    min_samples = max(2, math.ceil(opts.min_samples / rounds))
+    return replace(
+        opts,
+        min_samples=min_samples,
+        max_samples=max(min_samples, math.ceil(opts.max_samples / rounds)),
+        max_time_s=opts.max_time_s / rounds,
+        rel_ci_target=min(0.5, opts.rel_ci_target * math.sqrt(rounds)),
+    )
 
 
 def _check_due(n: int) -> bool:
