@@ -9,7 +9,7 @@ SUITES      ?= all
 BENCH_ARGS  ?=
 CHECK_SUITES ?= all
 CHECK_ARGS  ?=
-CHECK_ROUNDS ?= 3
+CHECK_ROUNDS ?= 1
 CHECK_RUN   ?= results/runs/check.json
 
 ifeq ($(strip $(PYTHON)),)
@@ -60,7 +60,7 @@ report: $(READY)
 	$(EIGENBENCH) report $(LATEST)
 
 # The quick CPU suites against this machine's committed baseline; exit 1 on a regression.
-# Each case is sampled in CHECK_ROUNDS rounds spread over the run, which steadies medians.
+# CHECK_ROUNDS > 1 samples each case in that many rounds spread over the run (--rounds).
 # CI passes CHECK_ARGS=--report-only: timing noise on shared machines must not block work.
 check: $(READY)
 	$(EIGENBENCH) run $(CHECK_SUITES) --quick --device cpu --rounds $(CHECK_ROUNDS) --out $(CHECK_RUN)
