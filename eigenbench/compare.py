@@ -277,13 +277,17 @@ class _Tested:
     """A timed case waiting for the across-cases steps (drift estimate, BH)."""
 
     verdict: Verdict
-    log_ratio: float
+    ratio: float
     within_sd: float
     """sd of the log ratio from the samples alone (smooth estimate)."""
     boot: np.ndarray
     """Bootstrap replicates of the log ratio (within-run noise)."""
     p_rank: float
     extra: list[str] = field(default_factory=list)
+
+    @property
+    def log_ratio(self) -> float:
+        return math.log(self.ratio)
 
 
 def _check_settings(threshold: float, alpha: float, resamples: int, run_drift: float) -> None:
@@ -464,7 +468,7 @@ def _test_case(
     extra = []
     if b.get("timer") != c.get("timer"):
         extra.append(f"timed by {b.get('timer')} in the baseline, {c.get('timer')} now")
-    t = _Tested(verdict, math.log(ratio), within_sd, boot, rank_sum_pvalue(a_n, x_n), extra)
+    t = _Tested(verdict, ratio, within_sd, boot, rank_sum_pvalue(a_n, x_n), extra)
     return verdict, t
 
 
@@ -490,8 +494,7 @@ def _decide_all(
         rng = np.random.default_rng([seed, zlib.crc32(case_id.encode("utf-8")), 1])
         with_drift = t.boot + rng.normal(0.0, drift_sd, t.boot.size) if drift_sd else t.boot
         low, high = ratio_interval(with_drift, 1 - alpha)
-        ratio = t.verdict.ratio if t.verdict.ratio is not None else math.exp(t.log_ratio)
-        label, reason = _decide(ratio, low, high, bool(sig), float(q), up, down)
+        label, reason = _decide(t.ratio, low, high, bool(sig), float(q), up, down)
         if t.extra:
             reason = "; ".join([reason, *t.extra])
         verdicts[case_id] = replace(

@@ -13,6 +13,7 @@ import functools
 import importlib.util
 import math
 import secrets
+import statistics
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -376,7 +377,7 @@ class Runner:
     def _measure_options(self, case: Case) -> MeasureOptions:
         overrides = case.workload.measure
         opts = dataclasses.replace(self.options.measure, **overrides) if overrides else None
-        rounds = 1 if case.workload.kind == "convergence" else self.options.rounds
+        rounds = self.options.rounds if sampled_in_rounds(case) else 1
         return per_round(opts or self.options.measure, rounds)
 
     def _measure_convergence(self, case: Case) -> dict[str, Any]:
@@ -415,13 +416,14 @@ class Runner:
         return record
 
 
+def sampled_in_rounds(case: Case) -> bool:
+    """Whether `--rounds` applies to this case's workload (a convergence is followed once)."""
+    return case.workload.kind != "convergence"
+
+
 def resamplable(case: Case, record: Mapping[str, Any] | None) -> bool:
-    """Whether a later round may sample this case: timed in round 1, not a convergence."""
-    return (
-        record is not None
-        and record["status"] in ("ok", "invalid")
-        and case.workload.kind != "convergence"
-    )
+    """Whether a later round may sample this case: timed in round 1, rounds apply to it."""
+    return record is not None and record["status"] in ("ok", "invalid") and sampled_in_rounds(case)
 
 
 def pool_round(record: dict[str, Any], m: Measurement, rel_ci_target: float) -> None:
@@ -435,7 +437,7 @@ def pool_round(record: dict[str, Any], m: Measurement, rel_ci_target: float) -> 
         rel_ci=rel if math.isfinite(rel) else None,
         noisy=rel > rel_ci_target,
         rounds=len(rounds) + 1,
-        round_medians_s=[*rounds, summarize(m.samples_s).median_s],
+        round_medians_s=[*rounds, statistics.median(m.samples_s)],
     )
     if m.stop_reason == "timeout":
         record.setdefault("warnings", []).append(f"round {len(rounds) + 1} hit its time budget")
