@@ -11,6 +11,7 @@ CHECK_SUITES ?= all
 CHECK_ARGS  ?=
 CHECK_ROUNDS ?= 1
 CHECK_RUN   ?= results/runs/check.json
+BASELINE_KEEP ?= 5
 
 ifeq ($(strip $(PYTHON)),)
 PY          := $(VENV)/bin/python
@@ -20,7 +21,7 @@ PY          := $(PYTHON)
 READY       := python-ready
 endif
 EIGENBENCH  := $(PY) -m eigenbench
-LATEST       = $(shell ls -t results/runs/*.json 2>/dev/null | head -n 1)
+LATEST       = $(shell ls -t results/runs/*.json 2>/dev/null | grep -v '\.recheck\.json$$' | head -n 1)
 
 .PHONY: install test bench bench-full bench-gpu report check baseline lint clean python-ready
 
@@ -60,18 +61,24 @@ report: $(READY)
 	$(EIGENBENCH) report $(LATEST)
 
 # The quick CPU suites against this machine's committed baseline; exit 1 on a regression.
+# `eigenbench check` measures every case called slower once more and keeps the verdict only if
+# the second measurement agrees (a neighbour's burst of work passes; a regression does not).
 # CHECK_ROUNDS > 1 samples each case in that many rounds spread over the run (--rounds).
 # CI passes CHECK_ARGS=--report-only: timing noise on shared machines must not block work.
 check: $(READY)
-	$(EIGENBENCH) run $(CHECK_SUITES) --quick --device cpu --rounds $(CHECK_ROUNDS) --out $(CHECK_RUN)
 	@key=$$($(EIGENBENCH) env --key); \
 	if [ -d results/baselines/$$key ]; then \
-	  $(EIGENBENCH) compare results/baselines/$$key $(CHECK_RUN) --changes-only $(CHECK_ARGS); \
-	else echo "no baseline for machine '$$key' in results/baselines/ (make baseline)"; fi
+	  $(EIGENBENCH) check $(CHECK_SUITES) --quick --device cpu --rounds $(CHECK_ROUNDS) \
+	    --out $(CHECK_RUN) --changes-only $(CHECK_ARGS); \
+	else \
+	  $(EIGENBENCH) run $(CHECK_SUITES) --quick --device cpu --rounds $(CHECK_ROUNDS) --out $(CHECK_RUN); \
+	  echo "no baseline for machine '$$key' in results/baselines/ (make baseline)"; \
+	fi
 
-# Promote the latest run to this machine's baseline (one file per suite).
+# Promote the latest run to this machine's baseline (one file per suite); the baseline keeps
+# the last BASELINE_KEEP runs' medians, from which compare learns each case's drift.
 baseline: $(READY)
-	$(EIGENBENCH) baseline save $(LATEST)
+	$(EIGENBENCH) baseline save $(LATEST) --keep $(BASELINE_KEEP)
 
 lint: $(READY)
 	$(PY) -m ruff check eigenbench suites tests

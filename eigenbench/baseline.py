@@ -2,6 +2,11 @@
 
 A baseline file is an ordinary run file holding one suite's records, so everything that reads
 runs reads baselines. A folder of them merges back into one run for `compare`.
+
+A baseline also remembers the last few runs saved into it: `history_run_ids` at the top and,
+in every record, `run_medians_s`, the case's median in each of those runs (oldest first, null
+where the case was absent or not timed). `compare` takes the baseline level from their median
+and each case's own run-to-run drift from their spread, which one run cannot show.
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import statistics
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,8 @@ from eigenbench.errors import EigenbenchError, ResultsFileError
 from eigenbench.results import dumps_run, load_run, validate_run, write_atomic
 
 DEFAULT_ROOT = Path("results/baselines")
+DEFAULT_KEEP = 5
+"""Runs a baseline remembers by default (`baseline save --keep`)."""
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -68,22 +76,83 @@ def split_by_suite(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def save_baseline(
-    run: Mapping[str, Any], root: str | os.PathLike[str] = DEFAULT_ROOT
+    run: Mapping[str, Any],
+    root: str | os.PathLike[str] = DEFAULT_ROOT,
+    *,
+    keep: int = DEFAULT_KEEP,
 ) -> list[Path]:
     """Write `root/<machine_key>/<suite>.json` for every suite in the run, each atomically.
 
-    An existing baseline of the same machine and suite is replaced; other suites' files stay.
+    The run's records replace those of an existing baseline of the same machine and suite,
+    whose last `keep` - 1 runs' medians are carried into `run_medians_s` (see
+    `with_history`); other suites' files stay.
     """
-    validate_run(run, "<run to save as baseline>")
+    if not (isinstance(keep, int) and keep >= 1):
+        raise BaselineError(f"keep must be a whole number of runs >= 1, got {keep!r}")
+    check_saveable(run)
     key = machine_key(run)
     parts = split_by_suite(run)
-    if not parts:
+    # Check every name and read every old baseline before writing anything, so a bad suite
+    # name or a corrupt old file leaves the baseline as it was.
+    targets = []
+    for suite, part in parts.items():
+        path = baseline_path(key, suite, root)
+        previous = load_run(path) if path.exists() else None
+        targets.append((path, with_history(previous, part, keep)))
+    return [write_atomic(path, dumps_run(part)) for path, part in targets]
+
+
+def check_saveable(run: Mapping[str, Any]) -> None:
+    """Raise unless `run` can become a baseline: a valid, finished run with records and a
+    safe machine key."""
+    validate_run(run, "<run to save as baseline>")
+    machine_key(run)
+    if not run.get("records"):
         raise BaselineError(f"run {run.get('run_id')!r} has no records; nothing to save")
     if run.get("status") == "running":
         raise BaselineError(f"run {run.get('run_id')!r} is still running; save it when it ends")
-    # Check every name before writing anything, so a bad suite name leaves no partial baseline.
-    targets = [(baseline_path(key, suite, root), part) for suite, part in parts.items()]
-    return [write_atomic(path, dumps_run(part)) for path, part in targets]
+
+
+def run_median(rec: Mapping[str, Any]) -> float | None:
+    """The median of a timed record's samples, or None (not ok, or no samples)."""
+    samples = rec.get("samples_s")
+    if rec.get("status") != "ok" or not samples:
+        return None
+    return float(statistics.median(samples))
+
+
+def with_history(
+    previous: Mapping[str, Any] | None, run: Mapping[str, Any], keep: int
+) -> dict[str, Any]:
+    """`run` (one suite) carrying the last `keep` runs' medians of `previous` and itself.
+
+    Pure. Each record gets `run_medians_s` aligned with the run's `history_run_ids`, newest
+    last; a case that `previous` lacks, or held under another workload version, gets null
+    for the older runs. With `keep` = 1 the run is returned without history fields.
+    """
+    out = copy.deepcopy(dict(run))
+    for rec in out["records"]:
+        rec.pop("run_medians_s", None)
+    out.pop("history_run_ids", None)
+    if keep == 1:
+        return out
+    old_ids: list[str] = []
+    old: dict[str, list[float | None]] = {}
+    if previous is not None:
+        old_ids = list(previous.get("history_run_ids") or [str(previous["run_id"])])
+        for rec in previous["records"]:
+            medians = rec.get("run_medians_s") or [run_median(rec)]
+            old[rec["id"]] = list(medians)[-len(old_ids) :]
+        versions = {r["id"]: r.get("version") for r in previous["records"]}
+    tail = keep - 1
+    ids = old_ids[-tail:] if tail else []
+    for rec in out["records"]:
+        same = previous is not None and versions.get(rec["id"]) == rec.get("version")
+        prior = old.get(rec["id"], []) if same else []
+        prior = [None] * (len(old_ids) - len(prior)) + prior
+        rec["run_medians_s"] = (prior[-tail:] if tail else []) + [run_median(rec)]
+    out["history_run_ids"] = [*ids, str(run["run_id"])]
+    return out
 
 
 def _run_files(folder: Path) -> list[Path]:
@@ -134,6 +203,7 @@ def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
             seen[rec["id"]] = path
             records.append(rec)
     if len(runs) > 1:
+        merged.pop("history_run_ids", None)  # each file's own; records keep their medians
         merged["run_id"] = "+".join(dict.fromkeys(str(r["run_id"]) for _, r in runs))
         merged["started"] = min(str(r["started"]) for _, r in runs)
         ends = [r.get("finished") for _, r in runs]

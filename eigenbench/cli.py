@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eigenbench.baseline import DEFAULT_KEEP
 from eigenbench.errors import EigenbenchError, EnvironmentProblem, UsageError
 
 RUNS_DIR = Path("results/runs")
@@ -103,12 +104,9 @@ def _measure_options(args: argparse.Namespace) -> Any:
         raise UsageError(f"eigenbench run: {exc}") from None
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from eigenbench import env as envmod
-    from eigenbench.console import Progress, results_table
-    from eigenbench.runner import Runner, RunOptions
+def _plan_run(args: argparse.Namespace) -> tuple[list[str], tuple[str, ...], Any, list[Any]]:
+    """Suite names, devices, RunOptions and cases that `run` (or `check`) arguments ask for."""
+    from eigenbench.runner import RunOptions
     from eigenbench.spec import expand
     from eigenbench.suites import available, load_suite
 
@@ -118,7 +116,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         import torch
 
         if args.threads < 1:
-            raise UsageError("eigenbench run: --threads must be at least 1")
+            raise UsageError(f"eigenbench {args.command}: --threads must be at least 1")
         torch.set_num_threads(args.threads)
     devices = _devices(args.device)
     try:
@@ -131,10 +129,49 @@ def cmd_run(args: argparse.Namespace) -> int:
             rounds=args.rounds,
         )
     except ValueError as exc:
-        raise UsageError(f"eigenbench run: --rounds: {exc}") from None
+        raise UsageError(f"eigenbench {args.command}: --rounds: {exc}") from None
     cases = [c for s in suites for c in expand(s, devices=devices, quick=args.quick)]
     if args.filter:
         cases = [c for c in cases if args.filter in c.id]
+    return names, devices, options, cases
+
+
+def _measure(runner: Any, cases: list[Any], out: Path, what: str) -> dict[str, Any] | None:
+    """Run `cases` with `runner` into `out`, showing progress; None when interrupted."""
+    from rich.console import Console
+
+    from eigenbench.console import Progress
+
+    runner.out_path = out
+    err = Console(stderr=True)
+    err.print(f"eigenbench: {len(cases)} cases of {what} → {out}")
+    with Progress(len(cases)) as progress:
+        runner.on_record = progress.advance
+        try:
+            return dict(runner.run(cases))
+        except KeyboardInterrupt:
+            err.print(
+                f"interrupted: {len(runner.run_doc['records'])} records kept in {out}; "
+                f"continue with --resume {out}"
+            )
+            return None
+
+
+def _status_counts(run: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for r in run["records"]:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from eigenbench import env as envmod
+    from eigenbench.console import results_table
+    from eigenbench.runner import Runner
+
+    names, devices, options, cases = _plan_run(args)
     env = envmod.collect(with_gpu="cuda" in devices)
     command = "eigenbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     runner = Runner(env=env, options=options, out_path=None, command=command)
@@ -146,27 +183,63 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = Path(args.out or args.resume)
     else:
         out = Path(args.out) if args.out else RUNS_DIR / f"{runner.run_doc['run_id']}.json"
-    runner.out_path = out
-    err = Console(stderr=True)
-    err.print(
-        f"eigenbench: {len(cases)} cases of {', '.join(names)} on {'+'.join(devices)} → {out}"
-    )
-    with Progress(len(cases)) as progress:
-        runner.on_record = progress.advance
-        try:
-            run = runner.run(cases)
-        except KeyboardInterrupt:
-            err.print(
-                f"interrupted: {len(runner.run_doc['records'])} records kept in {out}; "
-                f"continue with --resume {out}"
-            )
-            return 130
+    run = _measure(runner, cases, out, f"{', '.join(names)} on {'+'.join(devices)}")
+    if run is None:
+        return 130
     Console(width=160).print(results_table(run["records"], title=f"run {run['run_id']}"))
-    counts: dict[str, int] = {}
-    for r in run["records"]:
-        counts[r["status"]] = counts.get(r["status"], 0) + 1
-    err.print(f"wrote {out}: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}")
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from eigenbench import env as envmod
+    from eigenbench.baseline import baseline_dir, load_runs_from
+    from eigenbench.compare import compare_runs
+    from eigenbench.recheck import confirm, suspects, with_rechecked
+    from eigenbench.runner import Runner
+
+    names, devices, options, cases = _plan_run(args)
+    env = envmod.collect(with_gpu="cuda" in devices)
+    base_path = Path(args.baseline) if args.baseline else baseline_dir(env["machine_key"])
+    if not base_path.exists():
+        raise UsageError(
+            f"eigenbench check: no baseline at {base_path} (save one with `make baseline`)"
+        )
+    baseline = _only_suites(load_runs_from(base_path), set(names), base_path)
+    command = "eigenbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    out = Path(args.out) if args.out else RUNS_DIR / "check.json"
+    what = f"{', '.join(names)} on {'+'.join(devices)}"
+    run = _measure(
+        Runner(env=env, options=options, out_path=None, command=command), cases, out, what
+    )
+    if run is None:
+        return 130
+    settings = _compare_settings(args)
+    result = compare_runs(baseline, run, **settings)
+    again = set(suspects(result))
+    if again and not args.no_recheck:
+        recheck_out = out.with_name(f"{out.stem}.recheck.json")
+        rechecked = _measure(
+            Runner(env=env, options=options, out_path=None, command=command),
+            [c for c in cases if c.id in again],
+            recheck_out,
+            f"{len(again)} slower case(s), measured again",
+        )
+        if rechecked is None:
+            return 130
+        second = compare_runs(baseline, with_rechecked(run, rechecked), **settings)
+        result = confirm(result, second)
+    Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}")
+    return _show_result(result, args)
+
+
+def _only_suites(baseline: dict[str, Any], suites: set[str], path: Path) -> dict[str, Any]:
+    """A baseline folder's records of the suites a run measured (a file is used whole)."""
+    if not path.is_dir():
+        return baseline
+    return {**baseline, "records": [r for r in baseline["records"] if r["suite"] in suites]}
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -199,30 +272,28 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from eigenbench.baseline import load_runs_from
-    from eigenbench.compare import compare_runs, render_table
+def _compare_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """compare_runs keyword arguments from `--threshold`, `--relative-to`, `--run-drift`."""
     from eigenbench.compare_stats import RUN_DRIFT
 
-    baseline = load_runs_from(args.baseline)
-    current = load_runs_from(args.run)
-    if Path(args.baseline).is_dir():  # a machine's baseline folder: only the suites we ran
-        suites = {r["suite"] for r in current["records"]}
-        baseline = {**baseline, "records": [r for r in baseline["records"] if r["suite"] in suites]}
     if not 0 <= args.threshold < 100:
-        raise UsageError("eigenbench compare: --threshold is a percentage in [0, 100)")
+        raise UsageError(f"eigenbench {args.command}: --threshold is a percentage in [0, 100)")
     run_drift = RUN_DRIFT if args.run_drift is None else args.run_drift / 100
     if not 0 <= run_drift < 1:
-        raise UsageError("eigenbench compare: --run-drift is a percentage in [0, 100)")
-    result = compare_runs(
-        baseline,
-        current,
-        threshold=args.threshold / 100,
-        relative_to=args.relative_to,
-        run_drift=run_drift,
-    )
+        raise UsageError(f"eigenbench {args.command}: --run-drift is a percentage in [0, 100)")
+    return {
+        "threshold": args.threshold / 100,
+        "relative_to": args.relative_to,
+        "run_drift": run_drift,
+    }
+
+
+def _show_result(result: Any, args: argparse.Namespace) -> int:
+    """Print a CompareResult (warnings, then table or JSON) and return the exit code."""
+    from rich.console import Console
+
+    from eigenbench.compare import render_table
+
     err = Console(stderr=True)
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False)
@@ -230,18 +301,36 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print(result.to_json())
     else:
         Console(width=160).print(render_table(result, show_unchanged=not args.changes_only))
-    code = result.exit_code
+    code = int(result.exit_code)
     if args.report_only and code:
         err.print(f"report only: {len(result.regressions)} regression(s), exit 0 instead of 1")
         return 0
     return code
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from eigenbench.baseline import load_runs_from
+    from eigenbench.compare import compare_runs
+
+    settings = _compare_settings(args)
+    current = load_runs_from(args.run)
+    suites = {r["suite"] for r in current["records"]}
+    baseline = _only_suites(load_runs_from(args.baseline), suites, Path(args.baseline))
+    return _show_result(compare_runs(baseline, current, **settings), args)
+
+
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from eigenbench.baseline import save_baseline
+    from eigenbench.baseline import check_saveable, save_baseline
     from eigenbench.results import load_run
 
-    for path in save_baseline(load_run(args.run), root=args.root):
+    if args.keep < 1:
+        raise UsageError(f"eigenbench baseline save: --keep must be at least 1, got {args.keep}")
+    runs = [load_run(path) for path in args.runs]
+    for run in runs:  # all checked before anything is written
+        check_saveable(run)
+    for run in runs:
+        paths = save_baseline(run, root=args.root, keep=args.keep)
+    for path in paths:
         print(path)
     return 0
 
@@ -273,6 +362,82 @@ def cmd_env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """What to measure and how: shared by `run` and `check`."""
+    p.add_argument("suites", nargs="+", metavar="SUITE", help="suite names, or `all`")
+    p.add_argument("--quick", action="store_true", help="the small grid (CI)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="cpu")
+    p.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
+    p.add_argument(
+        "--isolate",
+        action="store_true",
+        help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
+    )
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="sample each case in N rounds spread over the run, pooled (same total budget); "
+        "steadier medians between runs on shared machines (default 1)",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    p.add_argument("--min-samples", dest="min_samples", type=int)
+    p.add_argument(
+        "--max-time",
+        dest="max_time_s",
+        type=float,
+        metavar="SECONDS",
+        help="sampling budget per case (default 2)",
+    )
+    p.add_argument(
+        "--rel-ci",
+        dest="rel_ci_target",
+        type=float,
+        metavar="FRACTION",
+        help="stop when the median's 95%% interval is within ± this (default 0.01)",
+    )
+    p.add_argument("--warmup", dest="warmup_s", type=float, metavar="SECONDS")
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        type=float,
+        metavar="SECONDS",
+        help="hard budget per case; bigger sizes of that impl are then skipped",
+    )
+
+
+def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    """How to judge changes and report them: shared by `compare` and `check`."""
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=5.0,
+        metavar="PCT",
+        help="smallest change that counts, in percent (default 5)",
+    )
+    p.add_argument(
+        "--relative-to",
+        metavar="IMPL",
+        help="compare times relative to IMPL's at the same params in each run",
+    )
+    p.add_argument(
+        "--run-drift",
+        type=float,
+        metavar="PCT",
+        help="sd of the shift shared by every case between two sessions, in percent "
+        "(default 1, as measured on a shared 2-core VM; ignored with --relative-to)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--changes-only", action="store_true", help="hide unchanged cases")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the verdicts but exit 0 on regressions (noisy shared CI)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="eigenbench",
@@ -287,57 +452,34 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=cmd_list)
 
     run = sub.add_parser("run", help="measure suites and write a run file")
-    run.add_argument("suites", nargs="+", metavar="SUITE", help="suite names, or `all`")
-    run.add_argument("--quick", action="store_true", help="the small grid (CI)")
-    run.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="cpu")
+    _add_run_arguments(run)
     run.add_argument("--out", metavar="RUN.json", help="default: results/runs/<run_id>.json")
-    run.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
-    run.add_argument(
-        "--isolate",
-        action="store_true",
-        help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
-    )
-    run.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        metavar="N",
-        help="sample each case in N rounds spread over the run, pooled (same total budget); "
-        "steadier medians between runs on shared machines (default 1)",
-    )
     run.add_argument(
         "--resume",
         metavar="RUN.json",
         help="continue an interrupted run: measure only the cases it lacks",
     )
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument(
-        "--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)"
-    )
-    run.add_argument("--min-samples", dest="min_samples", type=int)
-    run.add_argument(
-        "--max-time",
-        dest="max_time_s",
-        type=float,
-        metavar="SECONDS",
-        help="sampling budget per case (default 2)",
-    )
-    run.add_argument(
-        "--rel-ci",
-        dest="rel_ci_target",
-        type=float,
-        metavar="FRACTION",
-        help="stop when the median's 95%% interval is within ± this (default 0.01)",
-    )
-    run.add_argument("--warmup", dest="warmup_s", type=float, metavar="SECONDS")
-    run.add_argument(
-        "--timeout",
-        dest="timeout_s",
-        type=float,
-        metavar="SECONDS",
-        help="hard budget per case; bigger sizes of that impl are then skipped",
-    )
     run.set_defaults(func=cmd_run)
+
+    chk = sub.add_parser(
+        "check",
+        help="run suites, compare with this machine's baseline, measure slower cases again; "
+        "exit 1 on a regression found twice",
+    )
+    _add_run_arguments(chk)
+    chk.add_argument("--out", metavar="RUN.json", help="default: results/runs/check.json")
+    chk.add_argument(
+        "--baseline",
+        metavar="BASE",
+        help="a run file or folder (default: results/baselines/<machine_key>/)",
+    )
+    chk.add_argument(
+        "--no-recheck",
+        action="store_true",
+        help="do not measure slower cases again (one measurement decides)",
+    )
+    _add_compare_arguments(chk)
+    chk.set_defaults(func=cmd_check)
 
     rep = sub.add_parser("report", help="HTML report and PNG charts of a run")
     rep.add_argument("run", metavar="RUN.json")
@@ -355,39 +497,24 @@ def build_parser() -> argparse.ArgumentParser:
     cmp = sub.add_parser("compare", help="a run against a baseline; exit 1 on a regression")
     cmp.add_argument("baseline", metavar="BASE.json", help="a run file or a folder of them")
     cmp.add_argument("run", metavar="RUN.json", help="a run file or a folder of them")
-    cmp.add_argument(
-        "--threshold",
-        type=float,
-        default=5.0,
-        metavar="PCT",
-        help="smallest change that counts, in percent (default 5)",
-    )
-    cmp.add_argument(
-        "--relative-to",
-        metavar="IMPL",
-        help="compare times relative to IMPL's at the same params in each run",
-    )
-    cmp.add_argument(
-        "--run-drift",
-        type=float,
-        metavar="PCT",
-        help="sd of the shift shared by every case between two sessions, in percent "
-        "(default 1, as measured on a shared 2-core VM; ignored with --relative-to)",
-    )
-    cmp.add_argument("--json", action="store_true")
-    cmp.add_argument("--changes-only", action="store_true", help="hide unchanged cases")
-    cmp.add_argument(
-        "--report-only",
-        action="store_true",
-        help="print the verdicts but exit 0 on regressions (noisy shared CI)",
-    )
+    _add_compare_arguments(cmp)
     cmp.set_defaults(func=cmd_compare)
 
     base = sub.add_parser("baseline", help="promote a run to the stored baselines")
     base_sub = base.add_subparsers(dest="action", required=True, parser_class=_Parser)
     save = base_sub.add_parser("save", help="results/baselines/<machine_key>/<suite>.json")
-    save.add_argument("run", metavar="RUN.json")
+    save.add_argument(
+        "runs", nargs="+", metavar="RUN.json", help="one run, or several saved oldest first"
+    )
     save.add_argument("--root", default="results/baselines", metavar="DIR")
+    save.add_argument(
+        "--keep",
+        type=int,
+        default=DEFAULT_KEEP,
+        metavar="K",
+        help="runs the baseline remembers: compare takes each case's level and drift from "
+        f"their medians (default {DEFAULT_KEEP}; 1 keeps only the newest)",
+    )
     save.set_defaults(func=cmd_baseline)
 
     exp = sub.add_parser("export", help="pyperf or github-action-benchmark formats")

@@ -23,6 +23,11 @@ about 1.2 % per case beyond their samples' noise; judged by the samples alone, a
 raised a false alarm in most comparisons on a noisy day. Each verdict carries its minimum
 detectable slowdown under the model as `mde`.
 
+A baseline saved over several runs (`run_medians_s`, at least 3 runs for a case) is used
+as such: the case's baseline median is the median of its run medians, and its drift and the
+shared shift come from their spread (shrunk toward the cross-case figures); the rank-sum
+test of one baseline run's samples then no longer decides. Not in `relative_to` mode.
+
 Other labels: `new` / `missing` (no usable record on one side), `failed` (current status
 failed or timeout), `invalid` (current result wrong against its reference).
 """
@@ -41,16 +46,20 @@ import numpy as np
 from eigenbench.compare_stats import (
     MIN_CASES_FOR_DRIFT,
     RUN_DRIFT,
+    History,
     Samples,
     benjamini_hochberg,
     bootstrap_log_ratios,
     bootstrap_ratio_ci,
     estimate_case_drift,
+    history_spreads,
+    level_variance_factor,
     median_log_se,
     min_detectable_slowdown,
     normal_two_sided_p,
     rank_sum_pvalue,
     ratio_interval,
+    shrunk_sd,
 )
 from eigenbench.errors import EigenbenchError, UsageError
 from eigenbench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
@@ -232,6 +241,7 @@ def compare_runs(
         )
         run_drift = 0.0  # a shift shared by the run cancels in the normalised ratio
 
+    histories = _histories(base) if relative_to is None else {}
     ids = list(base) + [i for i in cur if i not in base]
     verdicts: dict[str, Verdict] = {}
     tested: dict[str, _Tested] = {}
@@ -243,15 +253,15 @@ def compare_runs(
             continue
         if b is None or c is None:  # pragma: no cover - _label_without_test handles these
             continue
-        verdicts[case_id], t = _test_case(case_id, b, c, refs, seed, resamples)
+        history = histories.get(case_id)
+        verdicts[case_id], t = _test_case(case_id, b, c, refs, history, seed, resamples)
         if t is not None:
             tested[case_id] = t
 
     log_ratios = [t.log_ratio for t in tested.values()]
     case_drift = estimate_case_drift(log_ratios, [t.within_sd for t in tested.values()])
     shift = math.exp(float(np.median(log_ratios))) if len(tested) >= MIN_CASES_FOR_DRIFT else None
-    drift_sd = math.hypot(case_drift, run_drift)
-    _decide_all(verdicts, tested, drift_sd, threshold, alpha, seed)
+    _decide_all(verdicts, tested, (case_drift, run_drift), threshold, alpha, seed)
     warnings = _warnings(baseline, current, base, cur)
     if shift is not None and relative_to is None:
         warnings += _shift_warning(shift, len(tested), run_drift, threshold)
@@ -284,6 +294,17 @@ class _Tested:
     """Bootstrap replicates of the log ratio (within-run noise)."""
     p_rank: float
     extra: list[str] = field(default_factory=list)
+    history: tuple[History, float | None] | None = None
+    """The case's baseline history and its suite's shift sd, when the baseline has one."""
+
+    def drift_sd(self, case_drift: float, run_drift: float) -> float:
+        """sd of the log ratio beyond the current run's samples: drift on both sides."""
+        if self.history is None:
+            return math.hypot(case_drift, run_drift)
+        h, shift_sd = self.history
+        own = shrunk_sd(h.spread, h.runs - 1, case_drift)
+        shared = run_drift if shift_sd is None else shrunk_sd(shift_sd, h.runs - 1, run_drift)
+        return math.hypot(own, shared) * math.sqrt(1.0 + level_variance_factor(h.runs))
 
     @property
     def log_ratio(self) -> float:
@@ -419,6 +440,7 @@ def _test_case(
     b: Mapping[str, Any],
     c: Mapping[str, Any],
     refs: tuple[dict[str, list[float]], dict[str, list[float]]] | None,
+    history: tuple[History, float | None] | None,
     seed: int,
     resamples: int,
 ) -> tuple[Verdict, _Tested | None]:
@@ -457,42 +479,79 @@ def _test_case(
         a_n, x_n = a, x
         ratio = common["current_median_s"] / common["baseline_median_s"]
     rng = np.random.default_rng([seed, zlib.crc32(case_id.encode("utf-8"))])
-    boot = bootstrap_log_ratios(
-        a, x, baseline_ref=a_ref, current_ref=x_ref, resamples=resamples, rng=rng
-    )
-    parts: list[Samples] = [a, x]
-    if a_ref is not None and x_ref is not None:
-        parts += [a_ref, x_ref]
-    within_sd = math.sqrt(sum(median_log_se(s) ** 2 for s in parts))
-    verdict = Verdict(label="inconclusive", ratio=ratio, **common)
     extra = []
+    if history is not None:  # the baseline is the level of its runs, not one run's samples
+        level = math.exp(history[0].level)
+        common["baseline_median_s"] = level
+        ratio = common["current_median_s"] / level
+        boot = bootstrap_log_ratios([level], x, resamples=resamples, rng=rng)
+        within_sd = median_log_se(x)
+        extra.append(f"baseline: median of {history[0].runs} runs")
+    else:
+        boot = bootstrap_log_ratios(
+            a, x, baseline_ref=a_ref, current_ref=x_ref, resamples=resamples, rng=rng
+        )
+        parts: list[Samples] = [a, x]
+        if a_ref is not None and x_ref is not None:
+            parts += [a_ref, x_ref]
+        within_sd = math.sqrt(sum(median_log_se(s) ** 2 for s in parts))
+    verdict = Verdict(label="inconclusive", ratio=ratio, **common)
     if b.get("timer") != c.get("timer"):
         extra.append(f"timed by {b.get('timer')} in the baseline, {c.get('timer')} now")
-    t = _Tested(verdict, ratio, within_sd, boot, rank_sum_pvalue(a_n, x_n), extra)
-    return verdict, t
+    p_rank = rank_sum_pvalue(a_n, x_n)
+    return verdict, _Tested(verdict, ratio, within_sd, boot, p_rank, extra, history)
+
+
+def _histories(
+    base: Mapping[str, Mapping[str, Any]],
+) -> dict[str, tuple[History, float | None]]:
+    """Each baseline case's history (with its suite's shift sd), where it has enough runs."""
+    by_suite: dict[str, list[str]] = {}
+    for case_id, rec in base.items():
+        medians = rec.get("run_medians_s")
+        if isinstance(medians, list) and len(medians) > 1:
+            by_suite.setdefault(str(rec.get("suite")), []).append(case_id)
+    out: dict[str, tuple[History, float | None]] = {}
+    for suite, ids in by_suite.items():
+        width = max(len(base[i]["run_medians_s"]) for i in ids)
+        rows = [
+            [None] * (width - len(m)) + list(m) for m in (base[i]["run_medians_s"] for i in ids)
+        ]
+        try:
+            found, shift_sd = history_spreads(rows)
+        except ValueError as exc:
+            raise CompareError(f"baseline suite {suite!r}: run_medians_s: {exc}") from None
+        out.update({i: (h, shift_sd) for i, h in zip(ids, found, strict=True) if h is not None})
+    return out
 
 
 def _decide_all(
     verdicts: dict[str, Verdict],
     tested: Mapping[str, _Tested],
-    drift_sd: float,
+    drifts: tuple[float, float],
     threshold: float,
     alpha: float,
     seed: int,
 ) -> None:
-    """Test every case against the whole noise model, then BH across cases, then label."""
+    """Test every case against the whole noise model, then BH across cases, then label.
+
+    `drifts` is (case drift, run drift): the cross-case estimate and the setting."""
     if not tested:
         return
     ids = list(tested)
-    noise = {i: math.hypot(tested[i].within_sd, drift_sd) for i in ids}
+    drift = {i: tested[i].drift_sd(*drifts) for i in ids}
+    noise = {i: math.hypot(tested[i].within_sd, drift[i]) for i in ids}
     p_session = {i: _session_p(tested[i].log_ratio, noise[i]) for i in ids}
-    decisive = [max(tested[i].p_rank, p_session[i]) for i in ids]
+    decisive = [
+        p_session[i] if tested[i].history else max(tested[i].p_rank, p_session[i]) for i in ids
+    ]
     rejected, adjusted = benjamini_hochberg(decisive, alpha)
     up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
     for case_id, sig, q in zip(ids, rejected, adjusted, strict=True):
         t = tested[case_id]
         rng = np.random.default_rng([seed, zlib.crc32(case_id.encode("utf-8")), 1])
-        with_drift = t.boot + rng.normal(0.0, drift_sd, t.boot.size) if drift_sd else t.boot
+        sd = drift[case_id]
+        with_drift = t.boot + rng.normal(0.0, sd, t.boot.size) if sd else t.boot
         low, high = ratio_interval(with_drift, 1 - alpha)
         label, reason = _decide(t.ratio, low, high, bool(sig), float(q), up, down)
         if t.extra:
@@ -646,7 +705,7 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
         ("current", "right"),
         ("ratio", "right"),
         ("95 % interval", "right"),
-        ("p", "right"),
+        ("q", "right"),
         ("verdict", "left"),
         ("why", "left"),
     ):
@@ -662,7 +721,7 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
             format_seconds(v.current_median_s),
             "—" if v.ratio is None else f"{v.ratio:.3f}",
             "—" if v.ci_low is None or v.ci_high is None else f"{v.ci_low:.3f}–{v.ci_high:.3f}",
-            "—" if v.p_value is None else f"{v.p_value:.2g}",
+            "—" if v.q_value is None else f"{v.q_value:.2g}",
             Text(v.label, style=_STYLES[v.label]),
             escape(v.reason or ""),
         )

@@ -11,12 +11,18 @@ from the spread of d_i across cases), and `shift` the drift shared by every case
 state: clocks, neighbours; sd `run_drift`, which one comparison cannot estimate, so it is a
 setting). A case's change is judged against all three, never against its samples alone:
 samples taken in one session cannot see the next session's drift.
+
+A baseline that remembers several runs (`run_medians_s`) shows both drifts directly: each
+case's level is the median of its run medians, its own drift the spread of those medians
+once each run's shared shift is taken out, and `run_drift` the spread of the shifts. With a
+few runs those estimates are shrunk toward the cross-case ones (`shrunk_sd`).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
@@ -37,6 +43,10 @@ CASE_DRIFT_FLOOR = 0.005
 estimated from a dozen cases can come out near zero by chance."""
 MIN_CASES_FOR_DRIFT = 8
 """Fewer tested cases than this and `case_drift` is not estimated: the floor is used."""
+MIN_HISTORY = 3
+"""Fewer baseline runs of a case than this and its history is not used."""
+PRIOR_RUNS = 4
+"""Weight, in runs, of the cross-case drift when a case's own history is shrunk toward it."""
 _MAD_TO_SD = 1.482602218505602  # sd of a normal distribution / its median absolute deviation
 _Z_POWER = NormalDist().inv_cdf(0.80)
 
@@ -233,3 +243,74 @@ def min_detectable_slowdown(log_sd: float, threshold: float, confidence: float =
     effect = (1 + threshold) * math.exp(_Z_POWER * log_sd)
     significance = math.exp((z + _Z_POWER) * log_sd)
     return max(effect, significance) - 1.0
+
+
+@dataclass(frozen=True)
+class History:
+    """One case's medians over the baseline's runs, summarised (logs of seconds)."""
+
+    level: float
+    """log of the median of the case's run medians: the baseline level."""
+    runs: int
+    """Runs that timed the case."""
+    spread: float
+    """sd of the log run medians once each run's shared shift is removed (runs - 1 df)."""
+
+
+def history_spreads(
+    medians: Sequence[Sequence[float | None]],
+) -> tuple[list[History | None], float | None]:
+    """Per case History and the sd of the runs' shared shifts, from one suite's run medians.
+
+    `medians[i][j]` is case i's median (seconds) in run j, None where not timed; the runs
+    are aligned across cases. A case timed in fewer than `MIN_HISTORY` runs gets None; the
+    shift sd is None with fewer than `MIN_HISTORY` runs or cases. A run's shift is the median
+    over cases of its log median minus the case's level.
+    """
+    m = np.array(
+        [[np.nan if v is None else float(v) for v in row] for row in medians], dtype=np.float64
+    )
+    if m.size == 0 or m.ndim != 2:
+        return [None] * len(medians), None
+    if np.any(m[np.isfinite(m)] <= 0):
+        raise ValueError("history_spreads: run medians must be positive")
+    logs = np.log(m)
+    counts = np.sum(np.isfinite(logs), axis=1)
+    usable = counts >= MIN_HISTORY
+    levels = np.array(
+        [np.nanmedian(row) if c else np.nan for row, c in zip(logs, counts, strict=True)]
+    )
+    dev = logs - levels[:, None]
+    shifts = np.zeros(logs.shape[1])
+    shift_sd = None
+    if usable.sum() >= MIN_HISTORY and logs.shape[1] >= MIN_HISTORY:
+        cols = dev[usable]
+        seen = np.sum(np.isfinite(cols), axis=0) > 0
+        shifts[seen] = np.nanmedian(cols[:, seen], axis=0)
+        if seen.sum() >= MIN_HISTORY:
+            shift_sd = float(np.std(shifts[seen], ddof=1))
+    out: list[History | None] = []
+    for i in range(len(m)):
+        if not usable[i]:
+            out.append(None)
+            continue
+        res = dev[i] - shifts
+        res = res[np.isfinite(res)]
+        spread = math.sqrt(float(np.sum((res - res.mean()) ** 2)) / (res.size - 1))
+        out.append(History(float(levels[i]), int(counts[i]), spread))
+    return out, shift_sd
+
+
+def shrunk_sd(sd: float, df: int, prior_sd: float, prior_df: int = PRIOR_RUNS) -> float:
+    """A few runs' sd pulled toward a prior: variances weighted by their degrees of freedom."""
+    if df < 1:
+        return prior_sd
+    return math.sqrt((prior_df * prior_sd**2 + df * sd**2) / (prior_df + df))
+
+
+def level_variance_factor(runs: int) -> float:
+    """Variance of the median of `runs` run medians, as a multiple of one run's variance
+    (normal approximation: 1/k for one or two runs, pi/(2k) beyond)."""
+    if runs < 1:
+        raise ValueError("level_variance_factor: runs must be >= 1")
+    return 1.0 / runs if runs <= 2 else math.pi / (2 * runs)

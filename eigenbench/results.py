@@ -3,7 +3,9 @@
 Format history (one line per schema version):
 - eigenbench.run/1: first version: run metadata, env, options and one record per case, with
   samples, summary, validation, memory and host-blocking; optional per-record `convergence`
-  (loss trajectory and time-to-target) added compatibly for convergence workloads.
+  (loss trajectory and time-to-target) added compatibly for convergence workloads;
+  optional `rounds`/`round_medians_s` per record (`run --rounds`) and, in baselines,
+  `history_run_ids` with per-record `run_medians_s` (the last runs saved), added compatibly.
 """
 
 from __future__ import annotations
@@ -90,6 +92,7 @@ RECORD_SCHEMA: dict[str, Any] = {
     "properties": {
         "rounds": {"type": "integer", "minimum": 1},
         "round_medians_s": {"type": "array", "items": {"type": "number"}},
+        "run_medians_s": {"type": "array", "items": _NUM_OR_NULL},
         "id": {"type": "string", "minLength": 1},
         "suite": {"type": "string"},
         "workload": {"type": "string"},
@@ -172,6 +175,7 @@ RUN_SCHEMA: dict[str, Any] = {
             },
         },
         "options": {"type": "object"},
+        "history_run_ids": {"type": "array", "items": {"type": "string"}},
         "records": {"type": "array", "items": RECORD_SCHEMA},
     },
 }

@@ -13,6 +13,7 @@ from eigenbench.baseline import (
     load_runs_from,
     machine_key,
     save_baseline,
+    with_history,
 )
 from eigenbench.compare import compare_runs
 from eigenbench.errors import ResultsFileError
@@ -163,3 +164,77 @@ def test_corrupt_file_in_folder_is_named(tmp_path):
 def test_missing_path_is_a_results_error(tmp_path):
     with pytest.raises(ResultsFileError, match="no such file"):
         load_runs_from(tmp_path / "nope.json")
+
+
+# --------------------------------------------------------------------------- history
+
+
+def _timed(median_s: float, run_id: str, version: str = "v0", impls=("torch", "numpy")):
+    recs = [
+        make_record(
+            "eigvalsh_batched", impl, {"n": 8}, suite="eigen", median_s=median_s, version=version
+        )
+        for impl in impls
+    ]
+    return make_run(recs, run_id=run_id)
+
+
+def test_history_keeps_the_last_runs_medians_newest_last():
+    base = None
+    for k, m in enumerate([1e-3, 2e-3, 3e-3, 4e-3]):
+        base = with_history(base, _timed(m, f"r{k}"), keep=3)
+    assert base["history_run_ids"] == ["r1", "r2", "r3"]
+    medians = base["records"][0]["run_medians_s"]
+    assert medians == pytest.approx([2e-3, 3e-3, 4e-3], rel=0.02)
+    assert base["run_id"] == "r3"
+
+
+def test_history_restarts_for_a_new_version_or_a_new_case():
+    base = with_history(None, _timed(1e-3, "r0"), keep=5)
+    base = with_history(base, _timed(1e-3, "r1"), keep=5)
+    newer = _timed(1e-3, "r2", impls=("torch", "numpy", "scipy"))
+    newer["records"][0]["version"] = "v1"
+    out = with_history(base, newer, keep=5)
+    torch_, numpy_, scipy_ = (r["run_medians_s"] for r in out["records"])
+    assert torch_[:2] == [None, None] and torch_[2] is not None  # version changed
+    assert None not in numpy_ and len(numpy_) == 3
+    assert scipy_[:2] == [None, None]  # new case
+    assert len(out["history_run_ids"]) == 3
+
+
+def test_keep_one_stores_no_history_and_untimed_cases_get_null():
+    run = _timed(1e-3, "r0")
+    run["records"][1] = make_record(
+        "eigvalsh_batched", "numpy", {"n": 8}, suite="eigen", status="failed"
+    )
+    assert "history_run_ids" not in with_history(None, run, keep=1)
+    out = with_history(None, run, keep=4)
+    assert out["records"][1]["run_medians_s"] == [None]
+
+
+def test_save_accumulates_history_and_the_cli_saves_several_runs(tmp_path):
+    from eigenbench.cli import main
+
+    paths = []
+    for k in range(3):
+        path = tmp_path / f"r{k}.json"
+        save_run(_timed(1e-3 * (k + 1), f"r{k}"), path)
+        paths.append(str(path))
+    assert main(["baseline", "save", *paths, "--root", str(tmp_path / "b"), "--keep", "2"]) == 0
+    saved = load_run(tmp_path / "b" / "test-machine" / "eigen.json")  # still a valid run file
+    assert saved["history_run_ids"] == ["r1", "r2"]
+    assert saved["records"][0]["run_medians_s"] == pytest.approx([2e-3, 3e-3], rel=0.02)
+
+
+def test_corrupt_old_baseline_stops_the_save_and_is_kept(tmp_path):
+    target = tmp_path / "test-machine" / "eigen.json"
+    target.parent.mkdir()
+    target.write_text("{not json")
+    with pytest.raises(ResultsFileError):
+        save_baseline(_timed(1e-3, "r0"), root=tmp_path)
+    assert target.read_text() == "{not json"
+
+
+def test_bad_keep_is_refused(tmp_path):
+    with pytest.raises(BaselineError, match="keep"):
+        save_baseline(_timed(1e-3, "r0"), root=tmp_path, keep=0)

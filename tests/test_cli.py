@@ -172,3 +172,46 @@ def test_export_pyperf_is_read_by_pyperf(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "Number of benchmarks: 3" in proc.stdout
+
+
+def _planted_run(out: Path) -> None:
+    args = ["run", "planted", "--quick", "--out", str(out), "--max-time", "0.05", "--warmup", "0"]
+    assert main(args) == 0
+
+
+def test_check_finds_a_planted_slowdown_twice_and_exits_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EIGENBENCH_SUITES", str(ROOT / "tools" / "suites"))
+    monkeypatch.delenv("EIGENBENCH_PLANTED", raising=False)
+    runs = [tmp_path / f"r{k}.json" for k in range(3)]
+    for path in runs:
+        _planted_run(path)
+    root = tmp_path / "base"
+    assert main(["baseline", "save", *map(str, runs), "--root", str(root)]) == 0
+    folder = next(root.iterdir())
+    monkeypatch.setenv("EIGENBENCH_PLANTED", "a:3")
+    out = tmp_path / "check.json"
+    capsys.readouterr()
+    timing = ["--max-time", "0.05", "--warmup", "0", "--json"]
+    code = main(
+        ["check", "planted", "--quick", "--baseline", str(folder), "--out", str(out), *timing]
+    )
+    result = json.loads(capsys.readouterr().out)
+    slower = {v["id"] for v in result["verdicts"] if v["label"] == "slower"}
+    assert code == 1
+    assert slower == {"planted/a/cpu/float32/n=16", "planted/a/cpu/float32/n=32"}
+    assert all("measured twice" in v["reason"] for v in result["verdicts"] if v["id"] in slower)
+    rechecked = load_run(tmp_path / "check.recheck.json")
+    assert {r["id"] for r in rechecked["records"]} == slower
+    assert load_run(out)["status"] == "complete"
+
+
+def test_check_without_a_baseline_exits_2_before_measuring(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "check.json"
+    code = main(["check", "eigvalsh_batched", "--quick", "--baseline", str(tmp_path / "no")])
+    assert code == 2
+    assert "no baseline" in capsys.readouterr().err
+    assert not out.exists()

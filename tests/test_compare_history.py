@@ -1,0 +1,154 @@
+"""compare against a baseline that remembers several runs: per-case drift from history."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from factories import make_record, make_run
+
+from eigenbench.baseline import with_history
+from eigenbench.compare import compare_runs
+from eigenbench.compare_stats import (
+    MIN_HISTORY,
+    history_spreads,
+    level_variance_factor,
+    shrunk_sd,
+)
+
+CASES = 24
+NOISY = set(range(0, CASES, 4))
+"""Cases whose medians drift 3 % between sessions; the others drift 0.5 %."""
+
+
+def _session(rng: np.random.Generator, k: int, slow: dict[int, float] | None = None) -> dict:
+    """One simulated session: a shared shift, each case's own drift, CV 1 % samples."""
+    shift = rng.normal(0.0, 0.007)
+    recs = []
+    for i in range(CASES):
+        sd = 0.03 if i in NOISY else 0.005
+        factor = math.exp(shift + rng.normal(0.0, sd)) * (slow or {}).get(i, 1.0)
+        samples = 1e-3 * (i + 1) * factor * np.exp(rng.normal(0.0, 0.01, 30))
+        recs.append(make_record("w", "torch", {"n": i}, samples_s=[float(x) for x in samples]))
+    return make_run(recs, run_id=f"session-{k}")
+
+
+def _baseline(sessions: list[dict], keep: int = 8) -> dict:
+    base = None
+    for s in sessions:
+        base = with_history(base, s, keep)
+    assert base is not None
+    return base
+
+
+def test_history_spreads_recovers_case_drift_and_run_shift():
+    rng = np.random.default_rng(1)
+    runs, sds = 40, np.array([0.01, 0.01, 0.04, 0.02, 0.01, 0.03])
+    shifts = rng.normal(0.0, 0.02, runs)
+    logs = np.log(1e-3) + shifts[None, :] + rng.normal(0.0, 1.0, (sds.size, runs)) * sds[:, None]
+    found, shift_sd = history_spreads(np.exp(logs).tolist())
+    assert [h.runs for h in found] == [runs] * sds.size
+    assert [h.spread for h in found] == pytest.approx(sds, rel=0.3)
+    assert shift_sd == pytest.approx(0.02, rel=0.35)
+    assert found[0].level == pytest.approx(np.median(logs[0]), abs=1e-12)
+
+
+def test_history_spreads_skips_short_histories_and_gaps():
+    rows = [[1.0, 1.1, None, 1.05], [None, None, 2.0, 2.1], [3.0, 3.3, 3.1, 2.9], [1, 1, 1, 1]]
+    found, shift_sd = history_spreads(rows)
+    assert found[1] is None  # timed in 2 runs < MIN_HISTORY
+    assert found[0] is not None and found[0].runs == MIN_HISTORY
+    assert shift_sd is not None
+    assert history_spreads([[1.0, 1.0, 1.0]])[1] is None  # one case: no shift estimate
+    with pytest.raises(ValueError, match="positive"):
+        history_spreads([[1.0, -1.0, 1.0]])
+
+
+def test_shrinking_and_level_factor():
+    assert shrunk_sd(0.04, 0, 0.01) == 0.01
+    assert shrunk_sd(0.04, 4, 0.01, prior_df=4) == pytest.approx(math.sqrt((0.04**2 + 1e-4) / 2))
+    assert 0.01 < shrunk_sd(0.04, 2, 0.01) < shrunk_sd(0.04, 20, 0.01) < 0.04
+    assert level_variance_factor(1) == 1 and level_variance_factor(2) == 0.5
+    assert level_variance_factor(5) == pytest.approx(math.pi / 10)
+    with pytest.raises(ValueError):
+        level_variance_factor(0)
+
+
+def test_baseline_level_is_the_median_of_its_runs():
+    rng = np.random.default_rng(2)
+    sessions = [_session(rng, k) for k in range(5)]
+    base = _baseline(sessions)
+    cur = _session(rng, 99)
+    v = compare_runs(base, cur).verdicts[3]
+    medians = [np.median(s["records"][3]["samples_s"]) for s in sessions]
+    assert v.baseline_median_s == pytest.approx(np.median(medians), rel=1e-9)
+    assert "median of 5 runs" in v.reason
+
+
+def test_history_tells_a_drifting_case_from_a_steady_one():
+    # Both cases 8 % slower: the steady one is a regression; the one whose history moves
+    # by 3 % per session is not proven slower.
+    rng = np.random.default_rng(3)
+    base = _baseline([_session(rng, k) for k in range(8)])
+    steady, noisy = 1, 0
+    hits = {steady: 0, noisy: 0}
+    for t in range(20):
+        cur = _session(rng, 100 + t, slow={steady: 1.08, noisy: 1.08})
+        v = compare_runs(base, cur, resamples=400).verdicts
+        for i in hits:
+            hits[i] += v[i].label == "slower"
+    assert hits[steady] >= 18
+    assert hits[noisy] <= 6
+
+
+def test_history_keeps_false_alarms_rare_where_one_run_does_not():
+    # Heteroscedastic drift (a sixth of the cases move 3 % per session): one-run baselines
+    # judge every case by the cross-case drift and flag the noisy ones; an 8-run history
+    # knows which cases move.
+    rng = np.random.default_rng(4)
+    sessions = [_session(rng, k) for k in range(30)]
+    with_hist = one_run = 0
+    trials = 20
+    for t in range(trials):
+        base_runs, cur = sessions[t : t + 8], sessions[(t + 10) % 30]
+        hist = compare_runs(_baseline(base_runs), cur, resamples=400)
+        single = compare_runs(base_runs[-1], cur, resamples=400)
+        with_hist += any(v.label == "slower" for v in hist.verdicts)
+        one_run += any(v.label == "slower" for v in single.verdicts)
+    assert with_hist <= 0.05 * trials
+    assert one_run > with_hist
+
+
+def test_planted_10_percent_caught_against_a_history():
+    rng = np.random.default_rng(5)
+    base = _baseline([_session(rng, k) for k in range(8)])
+    planted = [i for i in range(CASES) if i not in NOISY][:6]
+    caught = total = 0
+    for t in range(10):
+        cur = _session(rng, 200 + t, slow=dict.fromkeys(planted, 1.10))
+        v = compare_runs(base, cur, resamples=400).verdicts
+        caught += sum(v[i].label == "slower" for i in planted)
+        total += len(planted)
+    assert caught >= 0.95 * total
+
+
+def test_relative_mode_ignores_history():
+    rng = np.random.default_rng(6)
+
+    def paired(k: int) -> dict:
+        recs = [
+            make_record(
+                "w", impl, {"n": n}, samples_s=list(1e-3 * n * np.exp(rng.normal(0, 0.02, 20)))
+            )
+            for n in range(1, 6)
+            for impl in ("torch", "ref")
+        ]
+        return make_run(recs, run_id=f"paired-{k}")
+
+    base, cur = _baseline([paired(k) for k in range(5)]), paired(9)
+    plain = with_history(None, base, 1)  # the newest run alone
+    hist = compare_runs(base, cur, relative_to="ref")
+    flat = compare_runs(plain, cur, relative_to="ref")
+    assert [v.ratio for v in hist.verdicts] == [v.ratio for v in flat.verdicts]
+    assert not any("runs" in (v.reason or "") for v in hist.verdicts)
