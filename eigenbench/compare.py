@@ -45,6 +45,7 @@ import numpy as np
 
 from eigenbench.compare_stats import (
     MIN_CASES_FOR_DRIFT,
+    PRIOR_RUNS,
     RUN_DRIFT,
     History,
     Samples,
@@ -52,14 +53,16 @@ from eigenbench.compare_stats import (
     bootstrap_log_ratios,
     bootstrap_ratio_ci,
     estimate_case_drift,
+    group_shifts,
     history_spreads,
     level_variance_factor,
     median_log_se,
+    median_se,
     min_detectable_slowdown,
-    normal_two_sided_p,
     rank_sum_pvalue,
     ratio_interval,
     shrunk_sd,
+    t_two_sided_p,
 )
 from eigenbench.errors import EigenbenchError, UsageError
 from eigenbench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
@@ -129,6 +132,9 @@ class Verdict:
     """sd of the log ratio under the noise model (within-run and drift together)."""
     mde: float | None = None
     """Approximate smallest relative slowdown this case would flag with 80 % power."""
+    change: float | None = None
+    """The ratio beyond its suite's shift in this run (what is tested; = ratio when the
+    suite has too few cases for a shift)."""
     baseline_status: str | None = None
     current_status: str | None = None
 
@@ -259,9 +265,20 @@ def compare_runs(
             tested[case_id] = t
 
     log_ratios = [t.log_ratio for t in tested.values()]
-    case_drift = estimate_case_drift(log_ratios, [t.within_sd for t in tested.values()])
+    by_shift = relative_to is None
+    shifts = group_shifts(log_ratios, [t.group for t in tested.values()]) if by_shift else {}
+    centred = [t.log_ratio - shifts.get(t.group, (0.0, 0))[0] for t in tested.values()]
+    case_drift = estimate_case_drift(centred, [t.within_sd for t in tested.values()])
     shift = math.exp(float(np.median(log_ratios))) if len(tested) >= MIN_CASES_FOR_DRIFT else None
-    _decide_all(verdicts, tested, (case_drift, run_drift), threshold, alpha, seed)
+    _decide_all(
+        verdicts,
+        tested,
+        (case_drift, run_drift),
+        threshold,
+        alpha,
+        seed,
+        shifts,
+    )
     warnings = _warnings(baseline, current, base, cur)
     if shift is not None and relative_to is None:
         warnings += _shift_warning(shift, len(tested), run_drift, threshold)
@@ -297,14 +314,27 @@ class _Tested:
     history: tuple[History, float | None] | None = None
     """The case's baseline history and its suite's shift sd, when the baseline has one."""
 
-    def drift_sd(self, case_drift: float, run_drift: float) -> float:
-        """sd of the log ratio beyond the current run's samples: drift on both sides."""
+    group: str = ""
+    """The case's suite: cases of one suite share a run shift."""
+
+    def drift_df(self, cases: int) -> float:
+        """Degrees of freedom of the own-drift estimate, from `cases` tested cases (infinite
+        when the cross-case drift is the floor, a setting, not an estimate)."""
+        cross = cases - 1.0 if cases >= MIN_CASES_FOR_DRIFT else math.inf
         if self.history is None:
-            return math.hypot(case_drift, run_drift)
+            return cross
+        return min(float(PRIOR_RUNS), cross) + self.history[0].runs - 1
+
+    def drift_sds(self, case_drift: float, run_drift: float) -> tuple[float, float]:
+        """sd of the log ratio beyond the current run's samples: (the case's own drift, the
+        shift it shares with its run), both sides included."""
+        if self.history is None:
+            return case_drift, run_drift
         h, shift_sd = self.history
+        both_sides = math.sqrt(1.0 + level_variance_factor(h.runs))
         own = shrunk_sd(h.spread, h.runs - 1, case_drift)
         shared = run_drift if shift_sd is None else shrunk_sd(shift_sd, h.runs - 1, run_drift)
-        return math.hypot(own, shared) * math.sqrt(1.0 + level_variance_factor(h.runs))
+        return own * both_sides, shared * both_sides
 
     @property
     def log_ratio(self) -> float:
@@ -499,7 +529,8 @@ def _test_case(
     if b.get("timer") != c.get("timer"):
         extra.append(f"timed by {b.get('timer')} in the baseline, {c.get('timer')} now")
     p_rank = rank_sum_pvalue(a_n, x_n)
-    return verdict, _Tested(verdict, ratio, within_sd, boot, p_rank, extra, history)
+    group = str(c.get("suite"))
+    return verdict, _Tested(verdict, ratio, within_sd, boot, p_rank, extra, history, group)
 
 
 def _histories(
@@ -532,28 +563,53 @@ def _decide_all(
     threshold: float,
     alpha: float,
     seed: int,
+    shifts: Mapping[str, tuple[float, int]],
 ) -> None:
-    """Test every case against the whole noise model, then BH across cases, then label.
+    """Test every case against the noise model, BH across cases, then label.
 
-    `drifts` is (case drift, run drift): the cross-case estimate and the setting."""
+    `drifts` is (case drift, run drift): the cross-case estimate and the setting. A case
+    whose suite has a shift in `shifts` (its median log ratio, and over how many cases) is
+    tested against it (how far it moved beyond the rest of its suite), and each suite's
+    shift against the run-to-run shifts: a case is `slower` if it stands out, or if its
+    whole suite moved beyond what runs do. Other cases are judged as they stand.
+    """
     if not tested:
         return
     ids = list(tested)
-    drift = {i: tested[i].drift_sd(*drifts) for i in ids}
-    noise = {i: math.hypot(tested[i].within_sd, drift[i]) for i in ids}
-    p_session = {i: _session_p(tested[i].log_ratio, noise[i]) for i in ids}
-    decisive = [
-        p_session[i] if tested[i].history else max(tested[i].p_rank, p_session[i]) for i in ids
-    ]
-    rejected, adjusted = benjamini_hochberg(decisive, alpha)
+    sds = {i: tested[i].drift_sds(*drifts) for i in ids}
+    full = {i: math.hypot(tested[i].within_sd, *sds[i]) for i in ids}
+    own = {i: math.hypot(tested[i].within_sd, sds[i][0]) for i in ids}
+    ses = {
+        g: median_se(
+            float(
+                np.median([own[i] for i in ids if tested[i].group == g] or [own[i] for i in ids])
+            ),
+            n,
+        )
+        for g, (_, n) in shifts.items()
+    }
+    moved = _moved_groups(tested, sds, shifts, ses, threshold, alpha)
+    effect, noise, p_test = {}, {}, {}
+    for i in ids:
+        t = tested[i]
+        if t.group not in shifts:  # judged as it stands, the shared shift counted as noise
+            effect[i], noise[i] = t.log_ratio, full[i]
+        else:  # judged against the rest of its suite in this run
+            effect[i] = t.log_ratio - shifts[t.group][0]
+            noise[i] = math.hypot(own[i], ses[t.group])
+        p_test[i] = _session_p(effect[i], noise[i], t.drift_df(len(ids)))
+    rejected, adjusted = benjamini_hochberg([p_test[i] for i in ids], alpha)
     up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
     for case_id, sig, q in zip(ids, rejected, adjusted, strict=True):
         t = tested[case_id]
         rng = np.random.default_rng([seed, zlib.crc32(case_id.encode("utf-8")), 1])
-        sd = drift[case_id]
+        sd = math.hypot(*sds[case_id])
         with_drift = t.boot + rng.normal(0.0, sd, t.boot.size) if sd else t.boot
         low, high = ratio_interval(with_drift, 1 - alpha)
-        label, reason = _decide(t.ratio, low, high, bool(sig), float(q), up, down)
+        change = math.exp(effect[case_id])
+        label, reason = _decide(
+            t.ratio, change, low, high, bool(sig), float(q), up, down, moved.get(t.group)
+        )
         if t.extra:
             reason = "; ".join([reason, *t.extra])
         verdicts[case_id] = replace(
@@ -563,34 +619,71 @@ def _decide_all(
             ci_low=low,
             ci_high=high,
             p_value=t.p_rank,
-            p_session=p_session[case_id],
+            p_session=p_test[case_id],
             q_value=float(q),
             noise_sd=noise[case_id],
             mde=min_detectable_slowdown(noise[case_id], threshold, 1 - alpha),
+            change=change,
         )
 
 
-def _session_p(log_ratio: float, noise_sd: float) -> float:
+def _moved_groups(
+    tested: Mapping[str, _Tested],
+    sds: Mapping[str, tuple[float, float]],
+    shifts: Mapping[str, tuple[float, int]],
+    ses: Mapping[str, float],
+    threshold: float,
+    alpha: float,
+) -> dict[str, tuple[float, float]]:
+    """Suites whose shift is beyond the threshold and significant against run-to-run shifts
+    (Bonferroni across suites): {suite: (shift ratio, p)}."""
+    out = {}
+    for group, (shift, _) in shifts.items():
+        members = [i for i, t in tested.items() if t.group == group] or list(tested)
+        shared = float(np.median([sds[i][1] for i in members]))
+        p = _session_p(shift, math.hypot(shared, ses[group]))
+        if p <= alpha / len(shifts) and abs(shift) >= math.log1p(threshold):
+            out[group] = (math.exp(shift), p)
+    return out
+
+
+def _session_p(log_ratio: float, noise_sd: float, df: float = math.inf) -> float:
     if noise_sd > 0:
-        return normal_two_sided_p(log_ratio / noise_sd)
+        return t_two_sided_p(log_ratio / noise_sd, df)
     return 1.0 if log_ratio == 0 else 0.0
 
 
 def _decide(
-    ratio: float, low: float, high: float, significant: bool, q: float, up: float, down: float
+    ratio: float,
+    change: float,
+    low: float,
+    high: float,
+    significant: bool,
+    q: float,
+    up: float,
+    down: float,
+    moved: tuple[float, float] | None,
 ) -> tuple[str, str]:
+    """A label and its reason. `change` is the ratio beyond the suite's shift (= `ratio`
+    when not judged by shift); `moved` the (shift, p) of a suite that moved as a whole."""
     pct = f"{(up - 1) * 100:.3g} %"
     interval = f"[{low:.3g}, {high:.3g}]"
-    if significant and ratio >= up:
-        return (
-            "slower",
-            f"ratio {ratio:.3g} at or above +{pct}, beyond noise and drift (q = {q:.2g})",
-        )
-    if significant and ratio <= down:
-        return (
-            "faster",
-            f"ratio {ratio:.3g} at or below −{pct}, beyond noise and drift (q = {q:.2g})",
-        )
+    beyond = "" if change == ratio else f" ({change:.3g} beyond its suite's shift)"
+    for label, way, hit in (("slower", "+", change >= up), ("faster", "−", change <= down)):
+        if significant and hit:
+            return (
+                label,
+                f"ratio {ratio:.3g}{beyond} at or {'above' if way == '+' else 'below'} "
+                f"{way}{pct}, beyond noise and drift (q = {q:.2g})",
+            )
+    if moved is not None and not significant:
+        shift, p = moved
+        if (shift >= up and ratio >= up) or (shift <= down and ratio <= down):
+            return (
+                "slower" if shift > 1 else "faster",
+                f"ratio {ratio:.3g}: its whole suite moved ×{shift:.3g}, beyond the shifts "
+                f"between runs (p = {p:.2g})",
+            )
     if down <= low and high <= up:
         return "unchanged", f"interval {interval} (drift included) within ±{pct}"
     if ratio >= up or ratio <= down:

@@ -196,10 +196,10 @@ def estimate_case_drift(
 ) -> float:
     """Per-case session drift (sd of log ratio) from the spread of log ratios across cases.
 
-    The spread around the shared shift is measured robustly (scaled median absolute
-    deviation, recomputed without the far points, so a minority of real changes barely moves
-    it), the within-run part is taken out, and the result is never below `floor`. With
-    fewer than `min_cases` cases: `floor`.
+    The spread around the shared shift is measured robustly (the sd of the cases within
+    3.5 scaled MADs of the median, so a minority of real changes barely moves it), the
+    within-run part is taken out, and the result is never below `floor`. With fewer than
+    `min_cases` cases: `floor`.
     """
     d = np.asarray(log_ratios, dtype=np.float64)
     s = np.asarray(within_sd, dtype=np.float64)
@@ -213,10 +213,11 @@ def estimate_case_drift(
 
 
 def _robust_spread(d: np.ndarray, reject: float = 3.5, rounds: int = 2) -> float:
-    """sd of the bulk of `d`: scaled MAD, recomputed after dropping points beyond
-    `reject` spreads (real changes), which the first MAD still partly feels."""
+    """sd of the bulk of `d`: points beyond `reject` scaled MADs from the median (real
+    changes) are dropped, repeatedly, and the sd of what is left is returned — nearly as
+    efficient as a plain sd (so a drift from n cases is worth about n - 1 degrees of
+    freedom), yet a minority of real changes barely moves it."""
     kept = d
-    spread = 0.0
     for _ in range(rounds + 1):
         centre = np.median(kept)
         spread = _MAD_TO_SD * float(np.median(np.abs(kept - centre)))
@@ -224,7 +225,7 @@ def _robust_spread(d: np.ndarray, reject: float = 3.5, rounds: int = 2) -> float
         if spread == 0 or inside.size < MIN_CASES_FOR_DRIFT or inside.size == kept.size:
             break
         kept = inside
-    return spread
+    return float(np.std(kept, ddof=1)) if kept.size > 1 else 0.0
 
 
 def normal_two_sided_p(z: float) -> float:
@@ -314,3 +315,50 @@ def level_variance_factor(runs: int) -> float:
     if runs < 1:
         raise ValueError("level_variance_factor: runs must be >= 1")
     return 1.0 / runs if runs <= 2 else math.pi / (2 * runs)
+
+
+MIN_CASES_FOR_SHIFT = 5
+"""Fewer tested cases than this in a group and its shift is not estimated."""
+
+
+def group_shifts(
+    log_ratios: Sequence[float], groups: Sequence[str], min_cases: int = MIN_CASES_FOR_SHIFT
+) -> dict[str, tuple[float, int]]:
+    """Each group's shared shift (median log ratio) and the number of cases it rests on.
+
+    Groups with fewer than `min_cases` cases share the shift of all such groups pooled; if
+    those are still too few, they get no entry.
+    """
+    d = np.asarray(log_ratios, dtype=np.float64)
+    names = np.asarray(groups, dtype=object)
+    if d.shape != names.shape or d.ndim != 1:
+        raise ValueError("group_shifts: log_ratios and groups must be equal 1-D")
+    sizes = {g: int(np.sum(names == g)) for g in dict.fromkeys(groups)}
+    small = [g for g, n in sizes.items() if n < min_cases]
+    pooled = np.isin(names, small)
+    out: dict[str, tuple[float, int]] = {}
+    for g in sizes:
+        mask = pooled if g in small else names == g
+        if int(mask.sum()) >= min_cases:
+            out[g] = (float(np.median(d[mask])), int(mask.sum()))
+    return out
+
+
+def median_se(sd: float, n: int) -> float:
+    """Standard error of the median of `n` normal values with standard deviation `sd`."""
+    return math.sqrt(math.pi / 2) * sd / math.sqrt(n)
+
+
+def t_two_sided_p(t: float, df: float) -> float:
+    """Two-sided p-value of Student's t with `df` degrees of freedom (normal when infinite).
+
+    A noise sd estimated from few values makes a normal test too eager: the t tail is the
+    honest one.
+    """
+    if not math.isfinite(df):
+        return normal_two_sided_p(t)
+    if df <= 0:
+        raise ValueError(f"t_two_sided_p: df must be > 0, got {df}")
+    from scipy.special import stdtr  # lazy: keeps SciPy out of `import eigenbench`
+
+    return min(1.0, float(2.0 * stdtr(df, -abs(t))))

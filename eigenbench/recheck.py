@@ -7,6 +7,11 @@ Why: on a shared machine a neighbour's burst of work can slow a few consecutive 
 like a regression in those cases. A real regression is still there when the case is timed
 again; a burst has passed. Requiring both measurements to agree costs a little power (a
 real 10 % slowdown must be caught twice) and removes most false alarms of that kind.
+
+The second measurement tests a hypothesis fixed in advance (these cases got slower), so it
+needs no correction across all cases: a suspect is confirmed when its change beyond its
+suite's shift is again at least the threshold and significant one-sided at `alpha`
+(Bonferroni across the suspects), or when the recheck calls it slower outright.
 """
 
 from __future__ import annotations
@@ -38,19 +43,32 @@ def with_rechecked(run: Mapping[str, Any], recheck: Mapping[str, Any]) -> dict[s
 def confirm(first: CompareResult, second: CompareResult) -> CompareResult:
     """`first`, with each `slower` verdict kept only when `second` (the recheck) agrees.
 
-    A slower case that the recheck finds slower (or failed, or invalid) keeps the
-    recheck's verdict, with both ratios in its reason; one that the recheck does not find
-    slower becomes `inconclusive`. Every other verdict is `first`'s.
+    A confirmed case gets the recheck's verdict labelled `slower` (or its `failed` /
+    `invalid`), both ratios in its reason; an unconfirmed one becomes `inconclusive`.
+    Every other verdict is `first`'s.
     """
     again = {v.id: v for v in second.verdicts}
+    m = max(1, len(suspects(first)))
     verdicts = []
     for v in first.verdicts:
         if v.label != "slower":
             verdicts.append(v)
             continue
         w = again.get(v.id)
-        verdicts.append(_confirmed(v, w) if w is not None else _unconfirmed(v, None))
+        if w is not None and _agrees(w, first.threshold, first.alpha / m):
+            verdicts.append(_confirmed(v, w))
+        else:
+            verdicts.append(_unconfirmed(v, w))
     return replace(first, verdicts=tuple(verdicts))
+
+
+def _agrees(w: Verdict, threshold: float, alpha: float) -> bool:
+    """Whether a recheck verdict confirms a slowdown (see the module docstring)."""
+    if w.label in ("slower", "failed", "invalid"):
+        return True
+    if w.change is None or w.p_session is None or w.change < 1 + threshold:
+        return False
+    return w.p_session / 2 <= alpha
 
 
 def _ratio_text(v: Verdict | None) -> str:
@@ -60,10 +78,16 @@ def _ratio_text(v: Verdict | None) -> str:
 
 
 def _confirmed(v: Verdict, w: Verdict) -> Verdict:
-    if w.label in ("slower", "failed", "invalid"):
-        reason = f"{w.reason}; measured twice: first ratio {v.ratio:.3g}, then {_ratio_text(w)}"
-        return replace(w, reason=reason)
-    return _unconfirmed(v, w)
+    again = f"measured twice: first ratio {v.ratio:.3g}, then {_ratio_text(w)}"
+    if w.label in ("failed", "invalid"):
+        return replace(w, reason=f"{w.reason}; {again}")
+    if w.label == "slower":
+        return replace(w, reason=f"{w.reason}; {again}")
+    return replace(
+        w,
+        label="slower",
+        reason=f"{v.reason}; confirmed one-sided (p = {w.p_session / 2:.2g}); {again}",
+    )
 
 
 def _unconfirmed(v: Verdict, w: Verdict | None) -> Verdict:
