@@ -12,9 +12,11 @@ from eigenbench.baseline import with_history
 from eigenbench.compare import compare_runs
 from eigenbench.compare_stats import (
     MIN_HISTORY,
+    group_shifts,
     history_spreads,
     level_variance_factor,
     shrunk_sd,
+    t_two_sided_p,
 )
 
 CASES = 24
@@ -152,3 +154,60 @@ def test_relative_mode_ignores_history():
     flat = compare_runs(plain, cur, relative_to="ref")
     assert [v.ratio for v in hist.verdicts] == [v.ratio for v in flat.verdicts]
     assert not any("runs" in (v.reason or "") for v in hist.verdicts)
+
+
+# --------------------------------------------------------------------------- run shifts
+
+
+def test_a_case_standing_out_is_caught_when_the_whole_run_moved():
+    # The machine is 6 % faster now, so the slowed case's raw ratio is only 1.03; beyond the
+    # run's shift it is 10 % slower, and that is what is judged.
+    rng = np.random.default_rng(7)
+    base = _baseline([_session(rng, k) for k in range(8)])
+    cur = _session(rng, 50, slow={1: 1.10})
+    for rec in cur["records"]:
+        rec["samples_s"] = [x * 0.94 for x in rec["samples_s"]]
+    v = compare_runs(base, cur).verdicts[1]
+    assert v.ratio == pytest.approx(1.034, abs=0.02)
+    assert v.change == pytest.approx(1.10, abs=0.02)
+    assert v.label == "slower" and "beyond its suite's shift" in v.reason
+
+
+def test_a_whole_suite_slowdown_is_judged_against_the_shifts_between_runs():
+    def quiet(rng, k, factor=1.0):  # runs that move together by 0.5 % at most
+        s = _session(rng, k)
+        for rec in s["records"]:
+            rec["samples_s"] = [x * factor for x in rec["samples_s"]]
+        return s
+
+    rng = np.random.default_rng(8)
+    base = _baseline([quiet(rng, k) for k in range(8)])
+    result = compare_runs(base, quiet(rng, 60, factor=1.15))
+    steady = [v for i, v in enumerate(result.verdicts) if i not in NOISY]
+    assert all(v.label == "slower" and "whole suite moved" in v.reason for v in steady)
+    # A uniform 8 % is below the margin for whole suites (2 thresholds): not called slower.
+    assert not any(v.label == "slower" for v in compare_runs(base, quiet(rng, 62, 1.08)).verdicts)
+    # The same slowdown against a history whose runs moved by 8 % is not proven.
+    wild = _baseline([quiet(rng, k, float(np.exp(rng.normal(0, 0.08)))) for k in range(8)])
+    assert not any(v.label == "slower" for v in compare_runs(wild, quiet(rng, 61, 1.15)).verdicts)
+
+
+def test_group_shifts_pool_small_suites():
+    d = [0.1] * 6 + [0.3, 0.3, 0.2] + [0.5, 0.5]
+    g = ["big"] * 6 + ["s1"] * 3 + ["s2"] * 2
+    out = group_shifts(d, g)
+    assert out["big"] == (pytest.approx(0.1), 6)
+    assert out["s1"] == out["s2"] == (pytest.approx(0.3), 5)  # pooled: median of 5
+    assert group_shifts(d[:8], g[:8]) == {"big": (pytest.approx(0.1), 6)}  # s1 alone: 2
+    with pytest.raises(ValueError):
+        group_shifts(d, g[:3])
+
+
+def test_t_p_values():
+    from scipy import stats
+
+    assert t_two_sided_p(2.0, math.inf) == pytest.approx(2 * stats.norm.sf(2.0))
+    assert t_two_sided_p(-3.0, 5) == pytest.approx(2 * stats.t.sf(3.0, 5))
+    assert t_two_sided_p(3.0, 5) > t_two_sided_p(3.0, 50) > t_two_sided_p(3.0, math.inf)
+    with pytest.raises(ValueError):
+        t_two_sided_p(1.0, 0)

@@ -53,3 +53,20 @@ def test_rechecked_records_replace_only_their_cases():
     assert out["records"][0] == run["records"][0]
     assert out["records"][1] == again["records"][0]
     assert run["records"][1] != again["records"][0]  # the input run is not modified
+
+
+def test_a_suspect_is_confirmed_one_sided_by_its_change():
+    first = _result(
+        Verdict("a", "slower", ratio=1.2, reason="r"), Verdict("b", "slower", ratio=1.2)
+    )
+    second = _result(
+        # not `slower` again (BH across all cases would not call it), but its change is
+        # beyond the threshold and one-sided significant at 0.05 / 2 suspects
+        Verdict("a", "inconclusive", ratio=1.12, change=1.12, p_session=0.04),
+        Verdict("b", "inconclusive", ratio=1.12, change=1.12, p_session=0.06),
+    )
+    out = confirm(first, second)
+    assert [v.label for v in out.verdicts] == ["slower", "inconclusive"]
+    assert "confirmed one-sided" in out.verdicts[0].reason
+    small = _result(Verdict("a", "inconclusive", ratio=1.03, change=1.03, p_session=1e-6))
+    assert confirm(_result(first.verdicts[0]), small).verdicts[0].label == "inconclusive"

@@ -45,14 +45,14 @@ def suite_folder(suite: str) -> Path:
     return HERE / "suites" if (HERE / "suites" / f"{suite}.py").exists() else HERE.parent / "suites"
 
 
-def one_run(tmp: Path, tag: str, suite: str, planted: str | None) -> tuple[dict, dict]:
+def one_run(tmp: Path, tag: str, suite: str, planted: str | None, rounds: int) -> tuple[dict, dict]:
     """A worker process timing `suite --quick` twice in a row (run, then recheck pass)."""
     env = dict(
         os.environ, EIGENBENCH_PLANTED=planted or "", EIGENBENCH_SUITES=str(suite_folder(suite))
     )
     outs = [tmp / f"{tag}-{suite}-pass{p}.json" for p in (1, 2)]
     subprocess.run(
-        [sys.executable, __file__, "--worker", suite, *map(str, outs)],
+        [sys.executable, __file__, "--worker", suite, str(rounds), *map(str, outs)],
         check=True,
         cwd=HERE.parent,
         env=env,
@@ -62,18 +62,18 @@ def one_run(tmp: Path, tag: str, suite: str, planted: str | None) -> tuple[dict,
     return load_run(outs[0]), load_run(outs[1])
 
 
-def worker(suite: str, first: str, second: str) -> None:
+def worker(suite: str, rounds: str, first: str, second: str) -> None:
     from eigenbench.cli import main
 
     for out in (first, second):
-        if main(["run", suite, "--quick", "--out", out]) != 0:
+        if main(["run", suite, "--quick", "--rounds", rounds, "--out", out]) != 0:
             raise SystemExit(f"eigenbench run {suite} failed")
 
 
-def runs(tmp: Path, tag: str, n: int, planted: str | None) -> list[Run]:
+def runs(tmp: Path, tag: str, n: int, planted: str | None, rounds: int) -> list[Run]:
     out = []
     for i in range(n):
-        docs = [one_run(tmp, f"{tag}-{i}", suite, planted) for suite in SUITES]
+        docs = [one_run(tmp, f"{tag}-{i}", suite, planted, rounds) for suite in SUITES]
         out.append(tuple(_merge([d[p] for d in docs]) for p in (0, 1)))  # type: ignore[misc]
     return out
 
@@ -176,7 +176,7 @@ def evaluate(base: list[Run], slowed: dict[float, list[Run]], keep: int) -> dict
 
 
 def main() -> None:
-    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
+    if len(sys.argv) == 6 and sys.argv[1] == "--worker":
         worker(*sys.argv[2:])
         return
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -184,6 +184,7 @@ def main() -> None:
     p.add_argument("--power-runs", type=int, default=8)
     p.add_argument("--slowdowns", default="1.10,1.08,1.06")
     p.add_argument("--keep", type=int, default=5, help="runs in each baseline (--keep)")
+    p.add_argument("--rounds", type=int, default=1, help="eigenbench run --rounds N")
     p.add_argument("--tmp", default="/tmp/eigenbench-aa")
     p.add_argument("--out", default="-")
     args = p.parse_args()
@@ -192,9 +193,10 @@ def main() -> None:
     tmp = Path(args.tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    base = runs(tmp, "aa", args.runs, None)
+    base = runs(tmp, "aa", args.runs, None, args.rounds)
     slowed = {
-        float(f): runs(tmp, f"p{f}", args.power_runs, f"a:{f}") for f in args.slowdowns.split(",")
+        float(f): runs(tmp, f"p{f}", args.power_runs, f"a:{f}", args.rounds)
+        for f in args.slowdowns.split(",")
     }
     env = collect(with_gpu=False)
     result = {
@@ -205,6 +207,7 @@ def main() -> None:
         "cpu": env.get("cpu"),
         "git_commit": env.get("git_commit"),
         "suites": SUITES,
+        "rounds": args.rounds,
         "cases_per_run": len(base[0][0]["records"]),
         "settings": {"threshold": THRESHOLD, "alpha": 0.05, "run_drift": RUN_DRIFT},
         **evaluate(base, slowed, args.keep),
