@@ -136,6 +136,8 @@ class Verdict:
     """sd of the log ratio under the noise model (within-run and drift together)."""
     mde: float | None = None
     """Approximate smallest relative slowdown this case would flag with 80 % power."""
+    baseline_runs: int | None = None
+    """Baseline runs whose median is the baseline (None: the baseline's newest run only)."""
     change: float | None = None
     """The ratio beyond its suite's shift in this run (what is tested; = ratio when the
     suite has too few cases for a shift)."""
@@ -177,6 +179,19 @@ class CompareResult:
     """Median ratio across the tested cases: how far the whole run moved (None: too few)."""
 
     @property
+    def median_mde(self) -> float | None:
+        """Median over the tested cases of the smallest slowdown caught with 80 % power: how
+        small a regression this machine and baseline can see."""
+        mdes = [v.mde for v in self.verdicts if v.mde is not None]
+        return float(np.median(mdes)) if mdes else None
+
+    @property
+    def history_runs(self) -> int | None:
+        """Most baseline runs a tested case's level rests on (None: no history used)."""
+        runs = [v.baseline_runs for v in self.verdicts if v.baseline_runs is not None]
+        return max(runs) if runs else None
+
+    @property
     def exit_code(self) -> int:
         return exit_code(self.verdicts)
 
@@ -204,7 +219,12 @@ class CompareResult:
                 "min_samples": MIN_SAMPLES,
                 "run_drift": self.run_drift,
             },
-            "noise": {"case_drift": self.case_drift, "shift": self.shift},
+            "noise": {
+                "case_drift": self.case_drift,
+                "shift": self.shift,
+                "median_mde": self.median_mde,
+                "history_runs": self.history_runs,
+            },
             "exit_code": self.exit_code,
             "counts": self.counts(),
             "warnings": list(self.warnings),
@@ -517,6 +537,7 @@ def _test_case(
     if history is not None:  # the baseline is the level of its runs, not one run's samples
         level = math.exp(history[0].level)
         common["baseline_median_s"] = level
+        common["baseline_runs"] = history[0].runs
         ratio = common["current_median_s"] / level
         boot = bootstrap_log_ratios([level], x, resamples=resamples, rng=rng)
         within_sd = median_log_se(x)
@@ -781,14 +802,21 @@ def format_seconds(s: float | None) -> str:
 
 
 def _noise_caption(result: CompareResult) -> str:
-    """How much drift the verdicts allowed for, and how far the whole run moved."""
+    """What the baseline rests on, how small a slowdown could be seen, how far the run moved."""
     if result.case_drift is None:
         return ""
-    text = f"drift allowed: {result.case_drift * 100:.2g} % per case"
-    text += f", {result.run_drift * 100:.2g} % shared" if result.run_drift else ""
+    runs = result.history_runs
+    parts = [
+        f"baseline: median of up to {runs} runs per case"
+        if runs
+        else f"drift allowed: {result.case_drift * 100:.2g} % per case"
+        + (f", {result.run_drift * 100:.2g} % shared" if result.run_drift else "")
+    ]
+    if result.median_mde is not None:
+        parts.append(f"slowdown caught 80 % of the time: {result.median_mde * 100:.2g} % (median)")
     if result.shift is not None:
-        text += f"; whole-run shift ×{result.shift:.3f}"
-    return text
+        parts.append(f"whole-run shift ×{result.shift:.3f}")
+    return "; ".join(parts)
 
 
 def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:

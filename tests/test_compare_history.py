@@ -82,10 +82,14 @@ def test_baseline_level_is_the_median_of_its_runs():
     sessions = [_session(rng, k) for k in range(5)]
     base = _baseline(sessions)
     cur = _session(rng, 99)
-    v = compare_runs(base, cur).verdicts[3]
+    result = compare_runs(base, cur)
+    v = result.verdicts[3]
     medians = [np.median(s["records"][3]["samples_s"]) for s in sessions]
     assert v.baseline_median_s == pytest.approx(np.median(medians), rel=1e-9)
-    assert "median of 5 runs" in v.reason
+    assert "median of 5 runs" in v.reason and v.baseline_runs == 5
+    noise = result.to_dict()["noise"]
+    assert noise["history_runs"] == 5
+    assert noise["median_mde"] == pytest.approx(np.median([x.mde for x in result.verdicts]))
 
 
 def test_history_tells_a_drifting_case_from_a_steady_one():
