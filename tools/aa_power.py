@@ -182,7 +182,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=20)
     p.add_argument("--power-runs", type=int, default=8)
-    p.add_argument("--slowdowns", default="1.10,1.08,1.06")
+    p.add_argument("--slowdowns", default="1.30,1.20,1.10,1.08,1.06")
     p.add_argument("--keep", type=int, default=5, help="runs in each baseline (--keep)")
     p.add_argument("--rounds", type=int, default=1, help="eigenbench run --rounds N")
     p.add_argument("--tmp", default="/tmp/eigenbench-aa")
