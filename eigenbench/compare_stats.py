@@ -221,8 +221,10 @@ def _robust_spread(d: np.ndarray, reject: float = 3.5, rounds: int = 2) -> float
     for _ in range(rounds + 1):
         centre = np.median(kept)
         spread = _MAD_TO_SD * float(np.median(np.abs(kept - centre)))
+        if spread == 0:
+            return 0.0
         inside = d[np.abs(d - centre) <= reject * spread]
-        if spread == 0 or inside.size < MIN_CASES_FOR_DRIFT or inside.size == kept.size:
+        if inside.size == kept.size or inside.size < 3:
             break
         kept = inside
     return float(np.std(kept, ddof=1)) if kept.size > 1 else 0.0

@@ -199,7 +199,7 @@ def test_check_finds_a_planted_slowdown_twice_and_exits_1(
     )
     result = json.loads(capsys.readouterr().out)
     slower = {v["id"] for v in result["verdicts"] if v["label"] == "slower"}
-    assert code == 1
+    assert code == 1, [(v["id"], v["label"], v["reason"]) for v in result["verdicts"][:3]]
     assert slower == {"planted/a/cpu/float32/n=16", "planted/a/cpu/float32/n=32"}
     assert all("measured twice" in v["reason"] for v in result["verdicts"] if v["id"] in slower)
     rechecked = load_run(tmp_path / "check.recheck.json")

@@ -215,3 +215,15 @@ def test_t_p_values():
     assert t_two_sided_p(3.0, 5) > t_two_sided_p(3.0, 50) > t_two_sided_p(3.0, math.inf)
     with pytest.raises(ValueError):
         t_two_sided_p(1.0, 0)
+
+
+def test_drift_estimate_ignores_real_changes_among_few_cases():
+    # Ten cases, two 3x slower and one 20 % off (seven left: fewer than MIN_CASES_FOR_DRIFT):
+    # the spread is still the bulk's.
+    from eigenbench.compare_stats import estimate_case_drift
+
+    rng = np.random.default_rng(9)
+    d = rng.normal(0.0, 0.01, 10)
+    d[:2] += math.log(3.0)
+    d[2] += 0.2
+    assert estimate_case_drift(d, np.full(10, 0.001)) < 0.03
