@@ -61,6 +61,7 @@ from eigenbench.compare_stats import (
     min_detectable_slowdown,
     rank_sum_pvalue,
     ratio_interval,
+    satterthwaite_df,
     shrunk_sd,
     t_two_sided_p,
 )
@@ -341,13 +342,17 @@ class _Tested:
     group: str = ""
     """The case's suite: cases of one suite share a run shift."""
 
-    def drift_df(self, cases: int) -> float:
-        """Degrees of freedom of the own-drift estimate, from `cases` tested cases (infinite
-        when the cross-case drift is the floor, a setting, not an estimate)."""
+    def drift_df(self, cases: int, case_drift: float) -> float:
+        """Degrees of freedom of the own-drift estimate, from `cases` tested cases: n - 1
+        for the cross-case figure (infinite when it is the floor, a setting), and for a
+        history shrunk toward it the Welch-Satterthwaite combination of the two."""
         cross = cases - 1.0 if cases >= MIN_CASES_FOR_DRIFT else math.inf
         if self.history is None:
             return cross
-        return min(float(PRIOR_RUNS), cross) + self.history[0].runs - 1
+        h = self.history[0]
+        return satterthwaite_df(
+            [(PRIOR_RUNS * case_drift**2, cross), ((h.runs - 1) * h.spread**2, h.runs - 1.0)]
+        )
 
     def drift_sds(self, case_drift: float, run_drift: float) -> tuple[float, float]:
         """sd of the log ratio beyond the current run's samples: (the case's own drift, the
@@ -622,7 +627,7 @@ def _decide_all(
         else:  # judged against the rest of its suite in this run
             effect[i] = t.log_ratio - shifts[t.group][0]
             noise[i] = math.hypot(own[i], ses[t.group])
-        p_test[i] = _session_p(effect[i], noise[i], t.drift_df(len(ids)))
+        p_test[i] = _session_p(effect[i], noise[i], t.drift_df(len(ids), drifts[0]))
     rejected, adjusted = benjamini_hochberg([p_test[i] for i in ids], alpha)
     up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
     for case_id, sig, q in zip(ids, rejected, adjusted, strict=True):

@@ -311,6 +311,17 @@ def shrunk_sd(sd: float, df: int, prior_sd: float, prior_df: int = PRIOR_RUNS) -
     return math.sqrt((prior_df * prior_sd**2 + df * sd**2) / (prior_df + df))
 
 
+def satterthwaite_df(parts: Sequence[tuple[float, float]]) -> float:
+    """Degrees of freedom of a sum of independent variance terms, each (term, its df):
+    (sum of terms)^2 / sum(term^2 / df) (Welch-Satterthwaite). Terms with infinite df add
+    nothing to the denominator; all-zero terms give infinity."""
+    total = sum(term for term, _ in parts)
+    denominator = sum(term**2 / df for term, df in parts if math.isfinite(df) and df > 0)
+    if total <= 0 or denominator <= 0:
+        return math.inf
+    return total**2 / denominator
+
+
 def level_variance_factor(runs: int) -> float:
     """Variance of the median of `runs` run medians, as a multiple of one run's variance
     (normal approximation: 1/k for one or two runs, pi/(2k) beyond)."""

@@ -227,3 +227,14 @@ def test_drift_estimate_ignores_real_changes_among_few_cases():
     d[:2] += math.log(3.0)
     d[2] += 0.2
     assert estimate_case_drift(d, np.full(10, 0.001)) < 0.03
+
+
+def test_satterthwaite_degrees_of_freedom():
+    from eigenbench.compare_stats import satterthwaite_df
+
+    assert satterthwaite_df([(1.0, 4.0)]) == pytest.approx(4.0)
+    assert satterthwaite_df([(1.0, 4.0), (1.0, 4.0)]) == pytest.approx(8.0)  # pooled
+    assert satterthwaite_df([(1.0, 4.0), (1.0, math.inf)]) == pytest.approx(16.0)
+    assert satterthwaite_df([(0.0, 3.0)]) == math.inf
+    # a history of 5 runs shrunk toward a 15-df cross-case figure: more than the 4 + 4 runs
+    assert 8 < satterthwaite_df([(4 * 0.02**2, 15.0), (4 * 0.02**2, 4.0)]) < 15

@@ -187,7 +187,14 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1, help="eigenbench run --rounds N")
     p.add_argument("--tmp", default="/tmp/eigenbench-aa")
     p.add_argument("--out", default="-")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="judge the runs already in --tmp again (after a change to compare)",
+    )
     args = p.parse_args()
+    global REUSE
+    REUSE = args.reuse
     if not 1 <= args.keep < args.runs:
         p.error("--keep must be at least 1 and below --runs")
     tmp = Path(args.tmp)
@@ -209,6 +216,11 @@ def main() -> None:
         "suites": SUITES,
         "rounds": args.rounds,
         "cases_per_run": len(base[0][0]["records"]),
+        "runs_measured": [
+            min(r[0]["started"] for r in base),
+            max(r[1]["finished"] for group in [base, *slowed.values()] for r in group),
+        ],
+        "reused_runs": args.reuse,
         "settings": {"threshold": THRESHOLD, "alpha": 0.05, "run_drift": RUN_DRIFT},
         **evaluate(base, slowed, args.keep),
     }
