@@ -45,12 +45,20 @@ def suite_folder(suite: str) -> Path:
     return HERE / "suites" if (HERE / "suites" / f"{suite}.py").exists() else HERE.parent / "suites"
 
 
+REUSE = False
+"""`--reuse`: judge the run files already in `--tmp` again instead of measuring anew."""
+
+
 def one_run(tmp: Path, tag: str, suite: str, planted: str | None, rounds: int) -> tuple[dict, dict]:
     """A worker process timing `suite --quick` twice in a row (run, then recheck pass)."""
     env = dict(
         os.environ, EIGENBENCH_PLANTED=planted or "", EIGENBENCH_SUITES=str(suite_folder(suite))
     )
     outs = [tmp / f"{tag}-{suite}-pass{p}.json" for p in (1, 2)]
+    if REUSE:
+        if not all(out.exists() for out in outs):
+            raise SystemExit(f"--reuse: {outs[0]} or its second pass is missing")
+        return load_run(outs[0]), load_run(outs[1])
     subprocess.run(
         [sys.executable, __file__, "--worker", suite, str(rounds), *map(str, outs)],
         check=True,
