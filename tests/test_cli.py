@@ -200,10 +200,17 @@ def test_check_finds_a_planted_slowdown_twice_and_exits_1(
     result = json.loads(capsys.readouterr().out)
     slower = {v["id"] for v in result["verdicts"] if v["label"] == "slower"}
     assert code == 1, [(v["id"], v["label"], v["reason"]) for v in result["verdicts"][:3]]
-    assert slower == {"planted/a/cpu/float32/n=16", "planted/a/cpu/float32/n=32"}
+    # the mechanics: both planted cases caught twice (false-alarm rates are measured by
+    # tools/aa_power.py and the simulated A/A tests, not by one run at a 50 ms budget)
+    assert {"planted/a/cpu/float32/n=16", "planted/a/cpu/float32/n=32"} <= slower
     assert all("measured twice" in v["reason"] for v in result["verdicts"] if v["id"] in slower)
-    rechecked = load_run(tmp_path / "check.recheck.json")
-    assert {r["id"] for r in rechecked["records"]} == slower
+    # the recheck holds every case first called slower; those it did not confirm (timing
+    # noise at this tiny budget can flag one) end inconclusive
+    rechecked = {r["id"] for r in load_run(tmp_path / "check.recheck.json")["records"]}
+    assert slower <= rechecked
+    for v in result["verdicts"]:
+        if v["id"] in rechecked - slower:
+            assert v["label"] == "inconclusive" and "measured again" in v["reason"]
     assert load_run(out)["status"] == "complete"
 
 
