@@ -175,7 +175,9 @@ def test_export_pyperf_is_read_by_pyperf(tmp_path: Path) -> None:
 
 
 def _planted_run(out: Path) -> None:
-    args = ["run", "planted", "--quick", "--out", str(out), "--max-time", "0.05", "--warmup", "0"]
+    # warmed up: a cold first run would make the baseline's history look wildly noisy
+    args = ["run", "planted", "--quick", "--out", str(out), "--max-time", "0.05"]
+    args += ["--warmup", "0.05"]
     assert main(args) == 0
 
 
@@ -193,7 +195,7 @@ def test_check_finds_a_planted_slowdown_twice_and_exits_1(
     monkeypatch.setenv("EIGENBENCH_PLANTED", "a:5")
     out = tmp_path / "check.json"
     capsys.readouterr()
-    timing = ["--max-time", "0.05", "--warmup", "0", "--json"]
+    timing = ["--max-time", "0.05", "--warmup", "0.05", "--json"]
     code = main(
         ["check", "planted", "--quick", "--baseline", str(folder), "--out", str(out), *timing]
     )
