@@ -15,7 +15,7 @@ import copy
 import os
 import re
 import statistics
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -87,19 +87,33 @@ def save_baseline(
     whose last `keep` - 1 runs' medians are carried into `run_medians_s` (see
     `with_history`); other suites' files stay.
     """
+    return save_baselines([run], root, keep=keep)
+
+
+def save_baselines(
+    runs: Sequence[Mapping[str, Any]],
+    root: str | os.PathLike[str] = DEFAULT_ROOT,
+    *,
+    keep: int = DEFAULT_KEEP,
+) -> list[Path]:
+    """`save_baseline` of several runs, oldest first, folded in memory: every baseline file
+    is read once and written once, and nothing is written unless every run, suite name and
+    old file is fine."""
     if not (isinstance(keep, int) and keep >= 1):
         raise BaselineError(f"keep must be a whole number of runs >= 1, got {keep!r}")
-    check_saveable(run)
-    key = machine_key(run)
-    parts = split_by_suite(run)
-    # Check every name and read every old baseline before writing anything, so a bad suite
-    # name or a corrupt old file leaves the baseline as it was.
-    targets = []
-    for suite, part in parts.items():
-        path = baseline_path(key, suite, root)
-        previous = load_run(path) if path.exists() else None
-        targets.append((path, with_history(previous, part, keep)))
-    return [write_atomic(path, dumps_run(part)) for path, part in targets]
+    for run in runs:
+        check_saveable(run)
+    folded: dict[Path, dict[str, Any]] = {}
+    for run in runs:
+        key = machine_key(run)
+        for suite, part in split_by_suite(run).items():
+            path = baseline_path(key, suite, root)
+            if path in folded:
+                previous: Mapping[str, Any] | None = folded[path]
+            else:
+                previous = load_run(path) if path.exists() else None
+            folded[path] = with_history(previous, part, keep)
+    return [write_atomic(path, dumps_run(part)) for path, part in folded.items()]
 
 
 def check_saveable(run: Mapping[str, Any]) -> None:
@@ -137,18 +151,18 @@ def with_history(
     if keep == 1:
         return out
     old_ids: list[str] = []
-    old: dict[str, list[float | None]] = {}
+    old: dict[str, tuple[Any, list[float | None]]] = {}  # id -> (version, medians)
     if previous is not None:
         old_ids = list(previous.get("history_run_ids") or [str(previous["run_id"])])
         for rec in previous["records"]:
             medians = rec.get("run_medians_s") or [run_median(rec)]
-            old[rec["id"]] = list(medians)[-len(old_ids) :]
-        versions = {r["id"]: r.get("version") for r in previous["records"]}
+            old[rec["id"]] = (rec.get("version"), list(medians)[-len(old_ids) :])
     tail = keep - 1
     ids = old_ids[-tail:] if tail else []
     for rec in out["records"]:
-        same = previous is not None and versions.get(rec["id"]) == rec.get("version")
-        prior = old.get(rec["id"], []) if same else []
+        version, prior = old.get(rec["id"], (None, []))
+        if version != rec.get("version"):
+            prior = []
         prior = [None] * (len(old_ids) - len(prior)) + prior
         rec["run_medians_s"] = (prior[-tail:] if tail else []) + [run_median(rec)]
     out["history_run_ids"] = [*ids, str(run["run_id"])]

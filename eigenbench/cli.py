@@ -157,6 +157,15 @@ def _measure(runner: Any, cases: list[Any], out: Path, what: str) -> dict[str, A
             return None
 
 
+def _command_line() -> str:
+    """This invocation as one line, stored in the run file."""
+    return "eigenbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _what(names: list[str], devices: tuple[str, ...]) -> str:
+    return f"{', '.join(names)} on {'+'.join(devices)}"
+
+
 def _status_counts(run: dict[str, Any]) -> str:
     counts: dict[str, int] = {}
     for r in run["records"]:
@@ -173,8 +182,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     names, devices, options, cases = _plan_run(args)
     env = envmod.collect(with_gpu="cuda" in devices)
-    command = "eigenbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    runner = Runner(env=env, options=options, out_path=None, command=command)
+    runner = Runner(env=env, options=options, out_path=None, command=_command_line())
     if args.resume:
         from eigenbench.results import load_run
 
@@ -183,7 +191,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = Path(args.out or args.resume)
     else:
         out = Path(args.out) if args.out else RUNS_DIR / f"{runner.run_doc['run_id']}.json"
-    run = _measure(runner, cases, out, f"{', '.join(names)} on {'+'.join(devices)}")
+    run = _measure(runner, cases, out, _what(names, devices))
     if run is None:
         return 130
     Console(width=160).print(results_table(run["records"], title=f"run {run['run_id']}"))
@@ -208,12 +216,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"eigenbench check: no baseline at {base_path} (save one with `make baseline`)"
         )
     baseline = _only_suites(load_runs_from(base_path), set(names), base_path)
-    command = "eigenbench " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = Path(args.out) if args.out else RUNS_DIR / "check.json"
-    what = f"{', '.join(names)} on {'+'.join(devices)}"
-    run = _measure(
-        Runner(env=env, options=options, out_path=None, command=command), cases, out, what
-    )
+
+    def runner() -> Runner:
+        return Runner(env=env, options=options, out_path=None, command=_command_line())
+
+    run = _measure(runner(), cases, out, _what(names, devices))
     if run is None:
         return 130
     settings = _compare_settings(args)
@@ -222,7 +230,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if again and not args.no_recheck:
         recheck_out = out.with_name(f"{out.stem}.recheck.json")
         rechecked = _measure(
-            Runner(env=env, options=options, out_path=None, command=command),
+            runner(),
             [c for c in cases if c.id in again],
             recheck_out,
             f"{len(again)} slower case(s), measured again",
@@ -320,16 +328,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from eigenbench.baseline import check_saveable, save_baseline
+    from eigenbench.baseline import save_baselines
     from eigenbench.results import load_run
 
     if args.keep < 1:
         raise UsageError(f"eigenbench baseline save: --keep must be at least 1, got {args.keep}")
-    runs = [load_run(path) for path in args.runs]
-    for run in runs:  # all checked before anything is written
-        check_saveable(run)
-    for run in runs:
-        paths = save_baseline(run, root=args.root, keep=args.keep)
+    paths = save_baselines([load_run(path) for path in args.runs], args.root, keep=args.keep)
     for path in paths:
         print(path)
     return 0

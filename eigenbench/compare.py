@@ -4,29 +4,35 @@ Pure: loaded run dicts in, a `CompareResult` out. Printing and exiting belong to
 
 Each case measured (status `ok`) on both sides gets r = median(current) / median(baseline).
 Its noise is modelled in `eigenbench.compare_stats`: within-run sampling noise (from its
-samples), its own run-to-run drift (estimated from the spread of r across all cases) and a
-shift shared by every case (`run_drift`, a setting; 0 with `relative_to`, which cancels it).
-With t = `threshold`:
+samples), its own run-to-run drift and a shift shared by the cases of its suite. With
+t = `threshold`:
 
-- `slower`: r >= 1 + t, and the change is significant both against the samples (two-sided
-  rank-sum test) and against the whole noise model (normal test of log r), the larger of the
-  two p-values surviving Benjamini-Hochberg at q = `alpha` across all tested cases;
-- `faster`: the mirror image, r <= 1 / (1 + t);
-- `unchanged`: the 1 - `alpha` interval of r, drift included, lies inside
+- the case's change is r divided by its suite's shift in this run (the median r of the
+  suite; small suites pooled, none below five cases); it is tested against its samples'
+  noise and its own drift with a t test (degrees of freedom of the drift estimate), and
+  the p-values go through Benjamini-Hochberg at q = `alpha` across all tested cases;
+- `slower`: the change is at least 1 + t and significant; or the whole suite moved by at
+  least `SUITE_MOVE_MARGIN` thresholds, beyond the shifts between runs (`run_drift`, or the
+  baseline's own shifts), and r is at least 1 + t;
+- `faster`: the mirror image;
+- `unchanged`: the 1 - `alpha` interval of r, all drift included, lies inside
   [1 / (1 + t), 1 + t]: no change as large as t fits;
 - `inconclusive`: anything else (a change within the noise, too few samples, or no
   `--relative-to` reference). Never a failure.
 
+In `relative_to` mode the normalised ratio is judged as it stands (the reference cancels the
+shift). The rank-sum p-value of the samples is reported (`p_value`) but no longer decides.
+
 Why drift, not just the samples: samples from one session cannot see the next session's
 clocks, neighbours or memory layout. On the 2-core CI VM, 20 unchanged quick runs differed by
-about 1.2 % per case beyond their samples' noise; judged by the samples alone, a 5 % margin
-raised a false alarm in most comparisons on a noisy day. Each verdict carries its minimum
-detectable slowdown under the model as `mde`.
+1.3-5 % per case beyond their samples' noise and their suite's shift; judged by the samples
+alone, a 5 % margin raised a false alarm in most comparisons on a noisy day. Each verdict
+carries its minimum detectable slowdown under the model as `mde`.
 
-A baseline saved over several runs (`run_medians_s`, at least 3 runs for a case) is used
-as such: the case's baseline median is the median of its run medians, and its drift and the
-shared shift come from their spread (shrunk toward the cross-case figures); the rank-sum
-test of one baseline run's samples then no longer decides. Not in `relative_to` mode.
+Drift comes from the spread of the changes across cases (a trimmed sd), or, for a baseline
+saved over several runs (`run_medians_s`, at least 3 runs for a case), from the spread of
+the case's run medians, shrunk toward the cross-case figure; the baseline median is then the
+median of its run medians.
 
 Other labels: `new` / `missing` (no usable record on one side), `failed` (current status
 failed or timeout), `invalid` (current result wrong against its reference).
@@ -130,9 +136,9 @@ class Verdict:
     current_median_s: float | None = None
     reason: str | None = None
     q_value: float | None = None
-    """Benjamini-Hochberg adjusted max(p_value, p_session) across the tested cases."""
+    """Benjamini-Hochberg adjusted `p_session` across the tested cases."""
     p_session: float | None = None
-    """p-value of log ratio = 0 against the whole noise model, run-to-run drift included."""
+    """t-test p-value of no `change`, against the case's noise and run-to-run drift."""
     noise_sd: float | None = None
     """sd of the log ratio under the noise model (within-run and drift together)."""
     mde: float | None = None
@@ -609,16 +615,12 @@ def _decide_all(
     sds = {i: tested[i].drift_sds(*drifts) for i in ids}
     full = {i: math.hypot(tested[i].within_sd, *sds[i]) for i in ids}
     own = {i: math.hypot(tested[i].within_sd, sds[i][0]) for i in ids}
+    members = {g: [i for i in ids if tested[i].group == g] for g in shifts}
     ses = {
-        g: median_se(
-            float(
-                np.median([own[i] for i in ids if tested[i].group == g] or [own[i] for i in ids])
-            ),
-            n,
-        )
+        g: median_se(float(np.median([own[i] for i in members[g]])), n)
         for g, (_, n) in shifts.items()
     }
-    moved = _moved_groups(tested, sds, shifts, ses, threshold, alpha)
+    moved = _moved_groups(tested, members, sds, shifts, ses, threshold, alpha)
     effect, noise, p_test = {}, {}, {}
     for i in ids:
         t = tested[i]
@@ -659,6 +661,7 @@ def _decide_all(
 
 def _moved_groups(
     tested: Mapping[str, _Tested],
+    members: Mapping[str, list[str]],
     sds: Mapping[str, tuple[float, float]],
     shifts: Mapping[str, tuple[float, int]],
     ses: Mapping[str, float],
@@ -669,9 +672,8 @@ def _moved_groups(
     run-to-run shifts (t test, Bonferroni across suites): {suite: (shift ratio, p)}."""
     out = {}
     for group, (shift, _) in shifts.items():
-        members = [i for i, t in tested.items() if t.group == group] or list(tested)
-        shared = float(np.median([sds[i][1] for i in members]))
-        p = _session_p(shift, math.hypot(shared, ses[group]), _shift_df(tested, members))
+        shared = float(np.median([sds[i][1] for i in members[group]]))
+        p = _session_p(shift, math.hypot(shared, ses[group]), _shift_df(tested, members[group]))
         if p <= alpha / len(shifts) and abs(shift) >= math.log1p(SUITE_MOVE_MARGIN * threshold):
             out[group] = (math.exp(shift), p)
     return out
@@ -706,13 +708,13 @@ def _decide(
     pct = f"{(up - 1) * 100:.3g} %"
     interval = f"[{low:.3g}, {high:.3g}]"
     beyond = "" if change == ratio else f" ({change:.3g} beyond its suite's shift)"
-    for label, way, hit in (("slower", "+", change >= up), ("faster", "−", change <= down)):
+    for label, side, hit in (
+        ("slower", "above +", change >= up),
+        ("faster", "below −", change <= down),
+    ):
         if significant and hit:
-            return (
-                label,
-                f"ratio {ratio:.3g}{beyond} at or {'above' if way == '+' else 'below'} "
-                f"{way}{pct}, beyond noise and drift (q = {q:.2g})",
-            )
+            why = f"ratio {ratio:.3g}{beyond} at or {side}{pct}, beyond noise and drift"
+            return label, f"{why} (q = {q:.2g})"
     if moved is not None and not significant:
         shift, p = moved
         if (shift >= up and ratio >= up) or (shift <= down and ratio <= down):

@@ -79,9 +79,7 @@ def _ratio_text(v: Verdict | None) -> str:
 
 def _confirmed(v: Verdict, w: Verdict) -> Verdict:
     again = f"measured twice: first ratio {v.ratio:.3g}, then {_ratio_text(w)}"
-    if w.label in ("failed", "invalid"):
-        return replace(w, reason=f"{w.reason}; {again}")
-    if w.label == "slower":
+    if w.label in ("slower", "failed", "invalid"):
         return replace(w, reason=f"{w.reason}; {again}")
     return replace(
         w,

@@ -45,17 +45,16 @@ def suite_folder(suite: str) -> Path:
     return HERE / "suites" if (HERE / "suites" / f"{suite}.py").exists() else HERE.parent / "suites"
 
 
-REUSE = False
-"""`--reuse`: judge the run files already in `--tmp` again instead of measuring anew."""
-
-
-def one_run(tmp: Path, tag: str, suite: str, planted: str | None, rounds: int) -> tuple[dict, dict]:
-    """A worker process timing `suite --quick` twice in a row (run, then recheck pass)."""
+def one_run(
+    tmp: Path, tag: str, suite: str, planted: str | None, rounds: int, reuse: bool
+) -> tuple[dict, dict]:
+    """A worker process timing `suite --quick` twice in a row (run, then recheck pass); with
+    `reuse`, the files such a process wrote before."""
     env = dict(
         os.environ, EIGENBENCH_PLANTED=planted or "", EIGENBENCH_SUITES=str(suite_folder(suite))
     )
     outs = [tmp / f"{tag}-{suite}-pass{p}.json" for p in (1, 2)]
-    if REUSE:
+    if reuse:
         if not all(out.exists() for out in outs):
             raise SystemExit(f"--reuse: {outs[0]} or its second pass is missing")
         return load_run(outs[0]), load_run(outs[1])
@@ -78,10 +77,10 @@ def worker(suite: str, rounds: str, first: str, second: str) -> None:
             raise SystemExit(f"eigenbench run {suite} failed")
 
 
-def runs(tmp: Path, tag: str, n: int, planted: str | None, rounds: int) -> list[Run]:
+def runs(tmp: Path, tag: str, n: int, planted: str | None, rounds: int, reuse: bool) -> list[Run]:
     out = []
     for i in range(n):
-        docs = [one_run(tmp, f"{tag}-{i}", suite, planted, rounds) for suite in SUITES]
+        docs = [one_run(tmp, f"{tag}-{i}", suite, planted, rounds, reuse) for suite in SUITES]
         out.append(tuple(_merge([d[p] for d in docs]) for p in (0, 1)))  # type: ignore[misc]
     return out
 
@@ -201,16 +200,14 @@ def main() -> None:
         help="judge the runs already in --tmp again (after a change to compare)",
     )
     args = p.parse_args()
-    global REUSE
-    REUSE = args.reuse
     if not 1 <= args.keep < args.runs:
         p.error("--keep must be at least 1 and below --runs")
     tmp = Path(args.tmp)
     tmp.mkdir(parents=True, exist_ok=True)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    base = runs(tmp, "aa", args.runs, None, args.rounds)
+    base = runs(tmp, "aa", args.runs, None, args.rounds, args.reuse)
     slowed = {
-        float(f): runs(tmp, f"p{f}", args.power_runs, f"a:{f}", args.rounds)
+        float(f): runs(tmp, f"p{f}", args.power_runs, f"a:{f}", args.rounds, args.reuse)
         for f in args.slowdowns.split(",")
     }
     env = collect(with_gpu=False)
