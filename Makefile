@@ -23,7 +23,7 @@ endif
 EIGENBENCH  := $(PY) -m eigenbench
 LATEST       = $(shell ls -t results/runs/*.json 2>/dev/null | grep -v '\.recheck\.json$$' | head -n 1)
 
-.PHONY: install test bench bench-full bench-gpu report check baseline lint clean python-ready
+.PHONY: install test bench bench-full bench-gpu report check ab baseline lint clean python-ready
 
 install: $(READY)
 
@@ -74,6 +74,18 @@ check: $(READY)
 	  $(EIGENBENCH) run $(CHECK_SUITES) --quick --device cpu --rounds $(CHECK_ROUNDS) --out $(CHECK_RUN); \
 	  echo "no baseline for machine '$$key' in results/baselines/ (make baseline)"; \
 	fi
+
+# Is this working tree slower than a revision? Both timed alternately in one session
+# (`eigenbench ab`), the revision checked out in .ab-base/ (AB_BASE: a commit, default HEAD,
+# i.e. the uncommitted changes). Exit 1 on a regression.
+AB_BASE     ?= HEAD
+AB_SUITES   ?= all
+AB_ARGS     ?=
+ab: $(READY)
+	@rm -rf .ab-base && git worktree prune && \
+	  git worktree add --detach --force .ab-base $(AB_BASE) >/dev/null && \
+	  { $(EIGENBENCH) ab $(AB_SUITES) --quick --device cpu --base-dir .ab-base --changes-only $(AB_ARGS); \
+	    code=$$?; git worktree remove --force .ab-base; exit $$code; }
 
 # Promote the latest run to this machine's baseline (one file per suite); the baseline keeps
 # the last BASELINE_KEEP runs' medians, from which compare learns each case's drift.

@@ -62,14 +62,15 @@ def baseline_path(key: str, suite: str, root: str | os.PathLike[str] = DEFAULT_R
 
 
 def split_by_suite(run: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """One run dict per suite, each a copy of `run` holding only that suite's records."""
+    """One run dict per suite, each a copy of `run` holding only that suite's records (an
+    `ab` tag is dropped: a baseline is not one side of an A/B pair)."""
     records = run.get("records") or []
     suites: dict[str, list[dict[str, Any]]] = {}
     for rec in records:
         suites.setdefault(str(rec.get("suite")), []).append(rec)
     out = {}
     for suite, recs in suites.items():
-        part = {k: copy.deepcopy(v) for k, v in run.items() if k != "records"}
+        part = {k: copy.deepcopy(v) for k, v in run.items() if k not in ("records", "ab")}
         part["records"] = copy.deepcopy(recs)
         out[suite] = part
     return out

@@ -106,7 +106,6 @@ def _measure_options(args: argparse.Namespace) -> Any:
 
 def _plan_run(args: argparse.Namespace) -> tuple[list[str], tuple[str, ...], Any, list[Any]]:
     """Suite names, devices, RunOptions and cases that `run` (or `check`) arguments ask for."""
-    from eigenbench.runner import RunOptions
     from eigenbench.spec import expand
     from eigenbench.suites import available, load_suite
 
@@ -119,8 +118,18 @@ def _plan_run(args: argparse.Namespace) -> tuple[list[str], tuple[str, ...], Any
             raise UsageError(f"eigenbench {args.command}: --threads must be at least 1")
         torch.set_num_threads(args.threads)
     devices = _devices(args.device)
+    options = _run_options(args, devices)
+    cases = [c for s in suites for c in expand(s, devices=devices, quick=args.quick)]
+    if args.filter:
+        cases = [c for c in cases if args.filter in c.id]
+    return names, devices, options, cases
+
+
+def _run_options(args: argparse.Namespace, devices: tuple[str, ...]) -> Any:
+    from eigenbench.runner import RunOptions
+
     try:
-        options = RunOptions(
+        return RunOptions(
             quick=args.quick,
             devices=devices,
             measure=_measure_options(args),
@@ -130,10 +139,6 @@ def _plan_run(args: argparse.Namespace) -> tuple[list[str], tuple[str, ...], Any
         )
     except ValueError as exc:
         raise UsageError(f"eigenbench {args.command}: --rounds: {exc}") from None
-    cases = [c for s in suites for c in expand(s, devices=devices, quick=args.quick)]
-    if args.filter:
-        cases = [c for c in cases if args.filter in c.id]
-    return names, devices, options, cases
 
 
 def _measure(runner: Any, cases: list[Any], out: Path, what: str) -> dict[str, Any] | None:
@@ -243,6 +248,62 @@ def cmd_check(args: argparse.Namespace) -> int:
     return _show_result(result, args)
 
 
+def _setup(args: argparse.Namespace, label: str) -> Any:
+    """One side of `ab` from its --LABEL-dir/-python/-env arguments."""
+    from eigenbench.ab import Setup, parse_env
+
+    folder = getattr(args, f"{label}_dir")
+    if folder is not None and not Path(folder).is_dir():
+        raise UsageError(f"eigenbench ab: --{label}-dir {folder}: not a folder")
+    try:
+        env = parse_env(getattr(args, f"{label}_env") or [], f"--{label}-env")
+    except ValueError as exc:
+        raise UsageError(f"eigenbench ab: {exc}") from None
+    python = getattr(args, f"{label}_python") or sys.executable
+    return Setup(label, python, None if folder is None else str(Path(folder).resolve()), env)
+
+
+def cmd_ab(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from eigenbench.ab import SIDES, run_ab
+    from eigenbench.console import Progress
+    from eigenbench.paired import paired_compare
+    from eigenbench.results import save_run
+
+    for flag, value in (("--isolate", args.isolate), ("--threads", args.threads)):
+        if value:
+            raise UsageError(f"eigenbench ab: {flag} is not supported (both sides run as set up)")
+    if args.relative_to:
+        raise UsageError("eigenbench ab: --relative-to is not needed (both sides share a session)")
+    if args.rounds < 3:
+        raise UsageError("eigenbench ab: --rounds must be at least 3 (rounds are the pairs)")
+    settings = _compare_settings(args)
+    base, head = _setup(args, "base"), _setup(args, "head")
+    err = Console(stderr=True)
+    if base.to_dict() == head.to_dict():
+        err.print("eigenbench ab: base and head are set up alike: an A/A check of the noise")
+    devices = _devices(args.device)
+    plan = {
+        "suites": args.suites,
+        "devices": list(devices),
+        "quick": args.quick,
+        "filter": args.filter,
+        "options": _run_options(args, devices).to_dict(),
+        "command": _command_line(),
+    }
+    err.print(f"eigenbench ab: {' '.join(args.suites)}, {args.rounds} rounds on each side")
+    with Progress(1) as progress:
+        base_run, head_run = run_ab(
+            base, head, plan, rounds=args.rounds, seed=args.seed, progress=progress.update
+        )
+    out_dir = Path(args.out_dir)
+    for side, run in zip(SIDES, (base_run, head_run), strict=True):
+        path = save_run(run, out_dir / f"ab-{run['ab']['id']}-{side}.json")
+        err.print(f"wrote {path}: {_status_counts(run)}")
+    return _show_result(paired_compare(base_run, head_run, threshold=settings["threshold"]), args)
+
+
 def _only_suites(baseline: dict[str, Any], suites: set[str], path: Path) -> dict[str, Any]:
     """A baseline folder's records of the suites a run measured (a file is used whole)."""
     if not path.is_dir():
@@ -319,11 +380,17 @@ def _show_result(result: Any, args: argparse.Namespace) -> int:
 def cmd_compare(args: argparse.Namespace) -> int:
     from eigenbench.baseline import load_runs_from
     from eigenbench.compare import compare_runs
+    from eigenbench.paired import is_ab_pair, paired_compare
 
     settings = _compare_settings(args)
     current = load_runs_from(args.run)
+    base_run = load_runs_from(args.baseline)
+    if is_ab_pair(base_run, current) and not args.relative_to:  # measured by `eigenbench ab`
+        return _show_result(
+            paired_compare(base_run, current, threshold=settings["threshold"]), args
+        )
     suites = {r["suite"] for r in current["records"]}
-    baseline = _only_suites(load_runs_from(args.baseline), suites, Path(args.baseline))
+    baseline = _only_suites(base_run, suites, Path(args.baseline))
     return _show_result(compare_runs(baseline, current, **settings), args)
 
 
@@ -503,6 +570,31 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("run", metavar="RUN.json", help="a run file or a folder of them")
     _add_compare_arguments(cmp)
     cmp.set_defaults(func=cmd_compare)
+
+    ab = sub.add_parser(
+        "ab",
+        help="time two setups (revisions, environments) alternately, round by round, and "
+        "judge them pair by pair; exit 1 on a regression",
+    )
+    _add_run_arguments(ab)
+    for label, what in (("base", "the reference"), ("head", "the one judged")):
+        ab.add_argument(
+            f"--{label}-dir",
+            metavar="DIR",
+            help=f"{what}: a checkout (first on PYTHONPATH, its suites/ used; default: here)",
+        )
+        ab.add_argument(
+            f"--{label}-python", metavar="PYTHON", help=f"{what}: interpreter (default: this one)"
+        )
+        ab.add_argument(
+            f"--{label}-env",
+            action="append",
+            metavar="KEY=VALUE",
+            help=f"{what}: an environment variable (repeatable)",
+        )
+    ab.add_argument("--out-dir", default=str(RUNS_DIR), metavar="DIR", help="for the two runs")
+    _add_compare_arguments(ab)
+    ab.set_defaults(func=cmd_ab, rounds=20)
 
     base = sub.add_parser("baseline", help="promote a run to the stored baselines")
     base_sub = base.add_subparsers(dest="action", required=True, parser_class=_Parser)

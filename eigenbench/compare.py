@@ -184,6 +184,9 @@ class CompareResult:
     """Per-case drift (sd of log ratio) used, estimated across cases; None if nothing tested."""
     shift: float | None = None
     """Median ratio across the tested cases: how far the whole run moved (None: too few)."""
+    paired_rounds: int | None = None
+    """Rounds per case of an A/B pair measured interleaved (`eigenbench.paired`); None for a
+    run judged against a baseline."""
 
     @property
     def median_mde(self) -> float | None:
@@ -225,6 +228,7 @@ class CompareResult:
                 "seed": self.seed,
                 "min_samples": MIN_SAMPLES,
                 "run_drift": self.run_drift,
+                "paired_rounds": self.paired_rounds,
             },
             "noise": {
                 "case_drift": self.case_drift,
@@ -266,10 +270,10 @@ def compare_runs(
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> CompareResult:
     """Match the two runs' cases by id and give each a Verdict (see the module docstring)."""
-    _check_settings(threshold, alpha, resamples, run_drift)
-    base = _index(baseline, "baseline")
-    cur = _index(current, "current")
-    _check_versions(base, cur)
+    check_settings(threshold, alpha, resamples, run_drift)
+    base = index_records(baseline, "baseline")
+    cur = index_records(current, "current")
+    check_versions(base, cur)
     refs = None
     if relative_to is not None:
         refs = (
@@ -284,11 +288,11 @@ def compare_runs(
     tested: dict[str, _Tested] = {}
     for case_id in ids:
         b, c = base.get(case_id), cur.get(case_id)
-        early = _label_without_test(case_id, b, c, relative_to)
+        early = label_without_test(case_id, b, c, relative_to)
         if early is not None:
             verdicts[case_id] = early
             continue
-        if b is None or c is None:  # pragma: no cover - _label_without_test handles these
+        if b is None or c is None:  # pragma: no cover - label_without_test handles these
             continue
         history = histories.get(case_id)
         verdicts[case_id], t = _test_case(case_id, b, c, refs, history, seed, resamples)
@@ -322,8 +326,8 @@ def compare_runs(
         seed=seed,
         baseline_run_id=baseline.get("run_id"),
         current_run_id=current.get("run_id"),
-        baseline_machine=_machine(baseline),
-        current_machine=_machine(current),
+        baseline_machine=machine_of(baseline),
+        current_machine=machine_of(current),
         run_drift=run_drift,
         case_drift=case_drift if tested else None,
         shift=shift,
@@ -376,7 +380,7 @@ class _Tested:
         return math.log(self.ratio)
 
 
-def _check_settings(threshold: float, alpha: float, resamples: int, run_drift: float) -> None:
+def check_settings(threshold: float, alpha: float, resamples: int, run_drift: float) -> None:
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"compare: threshold must be a finite fraction >= 0, got {threshold!r}")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
@@ -387,7 +391,7 @@ def _check_settings(threshold: float, alpha: float, resamples: int, run_drift: f
         raise ValueError(f"compare: run_drift must be a fraction in [0, 1), got {run_drift!r}")
 
 
-def _index(run: Mapping[str, Any], side: str) -> dict[str, Mapping[str, Any]]:
+def index_records(run: Mapping[str, Any], side: str) -> dict[str, Mapping[str, Any]]:
     records = run.get("records")
     if not isinstance(records, list):
         raise CompareError(f"{side} run: 'records' must be a list of records")
@@ -402,7 +406,7 @@ def _index(run: Mapping[str, Any], side: str) -> dict[str, Mapping[str, Any]]:
     return out
 
 
-def _check_versions(base: Mapping[str, Mapping[str, Any]], cur: Mapping[str, Any]) -> None:
+def check_versions(base: Mapping[str, Mapping[str, Any]], cur: Mapping[str, Any]) -> None:
     mismatches = [
         (i, str(b.get("version")), str(cur[i].get("version")))
         for i, b in base.items()
@@ -437,7 +441,7 @@ def _median(rec: Mapping[str, Any] | None) -> float | None:
     return float(np.median(np.asarray(rec["samples_s"], dtype=np.float64)))
 
 
-def _label_without_test(
+def label_without_test(
     case_id: str,
     b: Mapping[str, Any] | None,
     c: Mapping[str, Any] | None,
@@ -639,7 +643,7 @@ def _decide_all(
         with_drift = t.boot + rng.normal(0.0, sd, t.boot.size) if sd else t.boot
         low, high = ratio_interval(with_drift, 1 - alpha)
         change = math.exp(effect[case_id])
-        label, reason = _decide(
+        label, reason = decide(
             t.ratio, change, low, high, bool(sig), float(q), up, down, moved.get(t.group)
         )
         if t.extra:
@@ -692,7 +696,7 @@ def _session_p(log_ratio: float, noise_sd: float, df: float = math.inf) -> float
     return 1.0 if log_ratio == 0 else 0.0
 
 
-def _decide(
+def decide(
     ratio: float,
     change: float,
     low: float,
@@ -702,9 +706,11 @@ def _decide(
     up: float,
     down: float,
     moved: tuple[float, float] | None,
+    noise: str = "noise and drift",
 ) -> tuple[str, str]:
     """A label and its reason. `change` is the ratio beyond the suite's shift (= `ratio`
-    when not judged by shift); `moved` the (shift, p) of a suite that moved as a whole."""
+    when not judged by shift); `moved` the (shift, p) of a suite that moved as a whole;
+    `noise` what the interval and test allow for, in words."""
     pct = f"{(up - 1) * 100:.3g} %"
     interval = f"[{low:.3g}, {high:.3g}]"
     beyond = "" if change == ratio else f" ({change:.3g} beyond its suite's shift)"
@@ -713,7 +719,7 @@ def _decide(
         ("faster", "below −", change <= down),
     ):
         if significant and hit:
-            why = f"ratio {ratio:.3g}{beyond} at or {side}{pct}, beyond noise and drift"
+            why = f"ratio {ratio:.3g}{beyond} at or {side}{pct}, beyond {noise}"
             return label, f"{why} (q = {q:.2g})"
     if moved is not None and not significant:
         shift, p = moved
@@ -724,10 +730,10 @@ def _decide(
                 f"between runs (p = {p:.2g})",
             )
     if down <= low and high <= up:
-        return "unchanged", f"interval {interval} (drift included) within ±{pct}"
+        return "unchanged", f"interval {interval} ({noise}) within ±{pct}"
     if ratio >= up or ratio <= down:
-        return "inconclusive", f"ratio beyond ±{pct} but within noise and drift (q = {q:.2g})"
-    return "inconclusive", f"interval {interval} (drift included) straddles ±{pct}"
+        return "inconclusive", f"ratio beyond ±{pct} but within {noise} (q = {q:.2g})"
+    return "inconclusive", f"interval {interval} ({noise}) straddles ±{pct}"
 
 
 def _shift_warning(shift: float, n_cases: int, run_drift: float, threshold: float) -> list[str]:
@@ -743,7 +749,7 @@ def _shift_warning(shift: float, n_cases: int, run_drift: float, threshold: floa
     ]
 
 
-def _machine(run: Mapping[str, Any]) -> str | None:
+def machine_of(run: Mapping[str, Any]) -> str | None:
     env = run.get("env")
     return env.get("machine_key") if isinstance(env, Mapping) else None
 
@@ -755,7 +761,7 @@ def _warnings(
     cur: Mapping[str, Mapping[str, Any]],
 ) -> list[str]:
     out = []
-    mb, mc = _machine(baseline), _machine(current)
+    mb, mc = machine_of(baseline), machine_of(current)
     if mb != mc:
         out.append(
             f"machine keys differ (baseline {mb!r}, current {mc!r}): timings may not be "
@@ -813,12 +819,15 @@ def _noise_caption(result: CompareResult) -> str:
     if result.case_drift is None:
         return ""
     runs = result.history_runs
-    parts = [
-        f"baseline: median of up to {runs} runs per case"
-        if runs
-        else f"drift allowed: {result.case_drift * 100:.2g} % per case"
-        + (f", {result.run_drift * 100:.2g} % shared" if result.run_drift else "")
-    ]
+    if result.paired_rounds:
+        parts = [f"A/B interleaved: up to {result.paired_rounds} paired rounds per case"]
+    else:
+        parts = [
+            f"baseline: median of up to {runs} runs per case"
+            if runs
+            else f"drift allowed: {result.case_drift * 100:.2g} % per case"
+            + (f", {result.run_drift * 100:.2g} % shared" if result.run_drift else "")
+        ]
     if result.median_mde is not None:
         parts.append(f"slowdown caught 80 % of the time: {result.median_mde * 100:.2g} % (median)")
     if result.shift is not None:

@@ -109,5 +109,9 @@ class Progress:
     def __exit__(self, *exc: object) -> None:
         self._progress.__exit__(*exc)  # type: ignore[arg-type]
 
+    def update(self, done: int, total: int) -> None:
+        """Progress as counts (when there is no record per step)."""
+        self._progress.update(self._task, completed=done, total=total)
+
     def advance(self, record: Mapping[str, Any], index: int, total: int) -> None:
         self._progress.update(self._task, completed=index + 1, case=record["id"])

@@ -5,7 +5,9 @@ Format history (one line per schema version):
   samples, summary, validation, memory and host-blocking; optional per-record `convergence`
   (loss trajectory and time-to-target) added compatibly for convergence workloads;
   optional `rounds`/`round_medians_s` per record (`run --rounds`) and, in baselines,
-  `history_run_ids` with per-record `run_medians_s` (the last runs saved), added compatibly.
+  `history_run_ids` with per-record `run_medians_s` (the last runs saved), added compatibly;
+  optional top-level `ab` (`eigenbench ab`: pair id, side, rounds, seed, setup), added
+  compatibly.
 """
 
 from __future__ import annotations
@@ -176,6 +178,17 @@ RUN_SCHEMA: dict[str, Any] = {
         },
         "options": {"type": "object"},
         "history_run_ids": {"type": "array", "items": {"type": "string"}},
+        "ab": {
+            "type": "object",
+            "required": ["id", "side", "rounds"],
+            "properties": {
+                "id": {"type": "string", "minLength": 1},
+                "side": {"enum": ["base", "head"]},
+                "rounds": {"type": "integer", "minimum": 1},
+                "seed": {"type": "integer"},
+                "setup": {"type": "object"},
+            },
+        },
         "records": {"type": "array", "items": RECORD_SCHEMA},
     },
 }
@@ -228,6 +241,11 @@ def _reject_constant(name: str) -> float:
 def dumps_run(run: Mapping[str, Any]) -> str:
     """Serialise a run as stable, human-diffable JSON (non-finite floats become null)."""
     return json.dumps(_finite(run), indent=1, sort_keys=False, allow_nan=False) + "\n"
+
+
+def json_line(obj: Any) -> str:
+    """One line of JSON (non-finite floats become null), for line-based protocols."""
+    return json.dumps(_finite(obj), allow_nan=False, default=str)
 
 
 def _finite(obj: Any) -> Any:

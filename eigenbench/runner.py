@@ -246,19 +246,19 @@ class Runner:
         current: Case | None = None
         try:
             for i, current in enumerate(todo):
-                self._add(self.run_case(current), i, len(todo))
+                self.add(self.run_case(current), i, len(todo))
             current = None
             self._more_rounds(todo)
         except KeyboardInterrupt:
             if current is not None and current.id not in {r["id"] for r in self.run_doc["records"]}:
-                self._add(
+                self.add(
                     base_record(current, "interrupted", "interrupted by the user"),
                     len(todo) - 1,
                     len(todo),
                 )
-            self._finish("interrupted")
+            self.finish("interrupted")
             raise
-        self._finish("complete")
+        self.finish("complete")
         return self.run_doc
 
     def _more_rounds(self, cases: list[Case]) -> None:
@@ -268,29 +268,37 @@ class Runner:
         again = [c for c in cases if resamplable(c, by_id.get(c.id))]
         for r in range(2, self.options.rounds + 1):
             for case in again if r % 2 else again[::-1]:
-                record = by_id[case.id]
-                try:
-                    m = self._sample(case)
-                except KeyboardInterrupt:
-                    raise
-                except Exception as exc:  # keep the rounds already measured
-                    record.setdefault("warnings", []).append(f"round {r}: {one_line(exc)}")
-                    continue
-                pool_round(record, m, self.options.measure.rel_ci_target)
+                self.round_again(case, by_id[case.id])
             self._save()
+
+    def round_again(self, case: Case, record: dict[str, Any]) -> float | None:
+        """Sample `case` for one more round and pool it into `record`; the round's median,
+        or None when the round failed (a warning on the record; earlier rounds are kept)."""
+        try:
+            m = self._sample(case)
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # keep the rounds already measured
+            done = record.get("rounds", 1)
+            record.setdefault("warnings", []).append(f"round {done + 1}: {one_line(exc)}")
+            return None
+        pool_round(record, m, self.options.measure.rel_ci_target)
+        return float(record["round_medians_s"][-1])
 
     def _sample(self, case: Case) -> Measurement:
         """A further round of sampling (warm-up included) on fresh inputs."""
         fn = case.workload.bind(case.impl, self._inputs(case), case.phase)
         return measure(fn, self.clock_factory(case), self._measure_options(case))
 
-    def _add(self, record: dict[str, Any], index: int, total: int) -> None:
+    def add(self, record: dict[str, Any], index: int = 0, total: int = 1) -> None:
+        """Append a finished record to the run (saved at once when there is a run file)."""
         self.run_doc["records"].append(record)
         self._save()
         if self.on_record is not None:
             self.on_record(record, index, total)
 
-    def _finish(self, status: str) -> None:
+    def finish(self, status: str) -> None:
+        """Close the run: its status and finishing time, saved."""
         self.run_doc["status"] = status
         self.run_doc["finished"] = self.now_utc().isoformat(timespec="seconds")
         self._save()
