@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 import random
 import secrets
@@ -27,7 +28,7 @@ from typing import Any
 from eigenbench.errors import EigenbenchError
 from eigenbench.results import json_line
 
-SIDES = ("base", "head")
+SIDES: tuple[str, str] = ("base", "head")
 STDERR_TAIL_CHARS = 1500
 TIMED = ("ok", "invalid")
 
@@ -72,14 +73,17 @@ def parse_env(pairs: Sequence[str], flag: str) -> dict[str, str]:
     return out
 
 
-def visit_order(case_ids: Sequence[str], round_index: int, seed: int) -> list[tuple[str, tuple]]:
+def visit_order(
+    case_ids: Sequence[str], round_index: int, seed: int
+) -> list[tuple[str, tuple[str, str]]]:
     """Round `round_index`'s visits: the cases in a seeded random order, each with the order
     of its sides; a case's sides take turns to go first from one round to the next (and
     neighbouring cases start on opposite sides), so going first or second favours neither."""
     order = list(case_ids)
     random.Random(f"{seed}:{round_index}").shuffle(order)
     position = {c: i for i, c in enumerate(case_ids)}
-    return [(c, SIDES if (position[c] + round_index) % 2 == 0 else SIDES[::-1]) for c in order]
+    flipped = (SIDES[1], SIDES[0])
+    return [(c, SIDES if (position[c] + round_index) % 2 == 0 else flipped) for c in order]
 
 
 class Worker:
@@ -105,8 +109,6 @@ class Worker:
 
     def request(self, msg: Mapping[str, Any]) -> dict[str, Any]:
         """Send one request and return its reply; AbError if the worker died or refused."""
-        import json
-
         proc = self._proc
         assert proc.stdin is not None and proc.stdout is not None
         try:
@@ -146,6 +148,7 @@ class Worker:
 
 @contextlib.contextmanager
 def workers(setups: Sequence[Setup]) -> Iterator[dict[str, Worker]]:
+    """The setups' workers by label, all closed on the way out."""
     started: dict[str, Worker] = {}
     try:
         for s in setups:
@@ -157,6 +160,7 @@ def workers(setups: Sequence[Setup]) -> Iterator[dict[str, Worker]]:
 
 
 Progress = Callable[[int, int], None]
+"""Called with (visits done, visits planned)."""
 
 
 def run_ab(

@@ -56,6 +56,16 @@ def test_untrimmed_yuen_is_the_paired_t_test() -> None:
     assert (math.log(low), math.log(high)) == pytest.approx((ci.low, ci.high), rel=1e-9)
 
 
+def test_yuen_trimmed_mean_and_se_agree_with_scipy() -> None:
+    d = np.random.default_rng(2).standard_t(3, 20) * 0.02 + 0.01
+    t = yuen_paired(d)
+    assert t.log_change == pytest.approx(stats.trim_mean(d, 0.2), rel=1e-12)
+    # Yuen's se uses (n - 1) / (h (h - 1)); SciPy's standard error of a trimmed mean n / h^2
+    scipy_se = float(stats.mstats.trimmed_stde(d, limits=(0.2, 0.2)))
+    assert t.se == pytest.approx(scipy_se * math.sqrt(19 * 144 / (12 * 11 * 20)), rel=1e-9)
+    assert t.df == 11
+
+
 def test_trimming_ignores_one_burst_round() -> None:
     d = [0.01, 0.011, 0.009, 0.012, 0.008, 0.01, 0.0105, 0.0095, 0.01, 0.9]
     t = yuen_paired(d)
