@@ -83,7 +83,7 @@ AB_SUITES   ?= all
 AB_ARGS     ?=
 ab: $(READY)
 	@rm -rf .ab-base && git worktree prune && \
-	  git worktree add --detach --force .ab-base $(AB_BASE) >/dev/null && \
+	  git worktree add --quiet --detach --force .ab-base $(AB_BASE) && \
 	  { $(EIGENBENCH) ab $(AB_SUITES) --quick --device cpu --base-dir .ab-base --changes-only $(AB_ARGS); \
 	    code=$$?; git worktree remove --force .ab-base; exit $$code; }
 

@@ -4,8 +4,8 @@ The parent starts `python -m eigenbench.ab_worker` with the side's interpreter, 
 environment, then sends one JSON object per line and reads one back per line:
 
 - `{"op": "plan", "suites": [...], "devices": [...], "quick": bool, "filter": str | null,
-  "options": RunOptions dict, "command": str}` → `{"cases": [ids]}`: suites loaded from this
-  side's `suites/`, cases expanded as `eigenbench run` would;
+  "options": RunOptions dict, "command": str}` → `{"cases": [ids]}`: suites (or `all`) loaded from
+  this side's `suites/`, cases expanded as `eigenbench run` would;
 - `{"op": "first", "id": ID}` → `{"status": ..., "median_s": ...}`: the case validated and
   timed (its round 1), kept in this side's run;
 - `{"op": "again", "id": ID}` → `{"median_s": ...}`: one more round, pooled into its record;
@@ -66,11 +66,12 @@ class Side:
         from eigenbench import env as envmod
         from eigenbench.isolate import run_options_from_dict
         from eigenbench.spec import expand
-        from eigenbench.suites import load_suite
+        from eigenbench.suites import available, load_suite
 
         options = run_options_from_dict(msg["options"])
         devices = tuple(msg["devices"])
-        suites = [load_suite(name) for name in msg["suites"]]
+        names = available() if msg["suites"] == ["all"] else msg["suites"]
+        suites = [load_suite(name) for name in names]
         cases = [c for s in suites for c in expand(s, devices=devices, quick=bool(msg["quick"]))]
         if msg.get("filter"):
             cases = [c for c in cases if msg["filter"] in c.id]
