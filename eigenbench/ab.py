@@ -23,12 +23,14 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eigenbench.errors import EigenbenchError
 from eigenbench.results import json_line
 
 SIDES: tuple[str, str] = ("base", "head")
+WORKER_FILE = "eigenbench/ab_worker.py"
 STDERR_TAIL_CHARS = 1500
 TIMED = ("ok", "invalid")
 
@@ -91,6 +93,12 @@ class Worker:
 
     def __init__(self, setup: Setup) -> None:
         self.setup = setup
+        if setup.folder is not None and not (Path(setup.folder) / WORKER_FILE).is_file():
+            # else Python would mix this install's worker with that checkout's modules
+            raise AbError(
+                f"{setup.label} side: {setup.folder} has no {WORKER_FILE} "
+                "(not an eigenbench checkout, or one older than `eigenbench ab`)"
+            )
         self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8", errors="replace")
         try:
             self._proc = subprocess.Popen(
@@ -118,10 +126,8 @@ class Worker:
         except (BrokenPipeError, OSError):
             line = ""
         if not line:
-            code, tail = proc.wait(), self._tail()
-            if "No module named eigenbench.ab_worker" in tail:
-                tail += " (that eigenbench predates `eigenbench ab`)"
-            raise AbError(f"{self.setup.label} side: worker exited ({code}): {tail}")
+            code = proc.wait()
+            raise AbError(f"{self.setup.label} side: worker exited ({code}): {self._tail()}")
         reply = json.loads(line)
         if "error" in reply:
             error = AbError(f"{self.setup.label} side: {reply['error']}")

@@ -118,6 +118,7 @@ def test_ab_catches_a_planted_slowdown_and_compare_judges_the_pair_the_same(
         (["--rounds", "2"], 2, "--rounds must be at least 3"),
         (["--isolate"], 2, "--isolate is not supported"),
         (["--base-python", "/nonexistent/python"], 4, "base side: cannot start"),
+        (["--head-dir", "/tmp"], 4, "head side: /tmp has no eigenbench/ab_worker.py"),
     ],
 )
 def test_ab_bad_arguments_fail_in_one_line(
