@@ -219,6 +219,6 @@ def run_ab(
                     timed.remove(case_id)  # the rounds so far stay paired
         runs = {side: w[side].request({"op": "run"})["run"] for side in SIDES}
     for side, setup in zip(SIDES, (base, head), strict=True):
-        runs[side]["ab"] = {"id": pair_id, "side": side, "rounds": rounds, "seed": seed}
-        runs[side]["ab"]["setup"] = setup.to_dict()
+        tag = {"id": pair_id, "side": side, "rounds": rounds, "seed": seed}
+        runs[side]["ab"] = {**tag, "setup": setup.to_dict()}
     return runs["base"], runs["head"]

@@ -283,17 +283,9 @@ def compare_runs(
         run_drift = 0.0  # a shift shared by the run cancels in the normalised ratio
 
     histories = _histories(base) if relative_to is None else {}
-    ids = list(base) + [i for i in cur if i not in base]
-    verdicts: dict[str, Verdict] = {}
+    ids, verdicts, to_test = match_cases(base, cur, relative_to)
     tested: dict[str, _Tested] = {}
-    for case_id in ids:
-        b, c = base.get(case_id), cur.get(case_id)
-        early = label_without_test(case_id, b, c, relative_to)
-        if early is not None:
-            verdicts[case_id] = early
-            continue
-        if b is None or c is None:  # pragma: no cover - label_without_test handles these
-            continue
+    for case_id, b, c in to_test:
         history = histories.get(case_id)
         verdicts[case_id], t = _test_case(case_id, b, c, refs, history, seed, resamples)
         if t is not None:
@@ -380,7 +372,13 @@ class _Tested:
         return math.log(self.ratio)
 
 
-def check_settings(threshold: float, alpha: float, resamples: int, run_drift: float) -> None:
+def check_settings(
+    threshold: float,
+    alpha: float,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    run_drift: float = 0.0,
+) -> None:
+    """ValueError naming the first setting out of range."""
     if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"compare: threshold must be a finite fraction >= 0, got {threshold!r}")
     if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
@@ -404,6 +402,26 @@ def index_records(run: Mapping[str, Any], side: str) -> dict[str, Mapping[str, A
             raise CompareError(f"{side} run: case {case_id!r} appears more than once")
         out[case_id] = rec
     return out
+
+
+def match_cases(
+    base: Mapping[str, Mapping[str, Any]],
+    cur: Mapping[str, Mapping[str, Any]],
+    relative_to: str | None,
+) -> tuple[list[str], dict[str, Verdict], list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]]:
+    """Every case id (the baseline's order, then new ones), the verdicts that need no test
+    (`label_without_test`), and the (id, baseline, current) records left to test."""
+    ids = list(base) + [i for i in cur if i not in base]
+    verdicts: dict[str, Verdict] = {}
+    to_test = []
+    for case_id in ids:
+        b, c = base.get(case_id), cur.get(case_id)
+        early = label_without_test(case_id, b, c, relative_to)
+        if early is not None:
+            verdicts[case_id] = early
+        elif b is not None and c is not None:  # always, once label_without_test passed
+            to_test.append((case_id, b, c))
+    return ids, verdicts, to_test
 
 
 def check_versions(base: Mapping[str, Mapping[str, Any]], cur: Mapping[str, Any]) -> None:

@@ -31,8 +31,8 @@ from eigenbench.compare import (
     check_versions,
     decide,
     index_records,
-    label_without_test,
     machine_of,
+    match_cases,
 )
 from eigenbench.compare_stats import benjamini_hochberg, min_detectable_slowdown, t_two_sided_p
 
@@ -111,18 +111,12 @@ def paired_compare(
     trim: float = TRIM,
 ) -> CompareResult:
     """Verdicts for the cases of an A/B pair of runs (see the module docstring)."""
-    check_settings(threshold, alpha, 100, 0.0)
+    check_settings(threshold, alpha)
     b_idx, h_idx = index_records(base, "base"), index_records(head, "head")
     check_versions(b_idx, h_idx)
-    ids = list(b_idx) + [i for i in h_idx if i not in b_idx]
-    verdicts: dict[str, Verdict] = {}
+    ids, verdicts, to_test = match_cases(b_idx, h_idx, None)
     tests: dict[str, PairedTest] = {}
-    for case_id in ids:
-        b, h = b_idx.get(case_id), h_idx.get(case_id)
-        early = label_without_test(case_id, b, h, None)
-        if early is not None or b is None or h is None:
-            verdicts[case_id] = early or Verdict(id=case_id, label="missing")
-            continue
+    for case_id, b, h in to_test:
         pairs = round_pairs(b, h)
         common = {
             "id": case_id,

@@ -22,6 +22,8 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from aa_power import THRESHOLD, suite_folder  # tools/ is on sys.path when run as a script
+
 from eigenbench.ab import Setup, run_ab
 from eigenbench.compare import CompareResult
 from eigenbench.env import collect
@@ -29,15 +31,8 @@ from eigenbench.paired import paired_compare
 from eigenbench.results import load_run, save_run
 from eigenbench.runner import RunOptions
 
-HERE = Path(__file__).resolve().parent
 SUITES = ["planted", "eigvalsh_batched"]
 PLANTED = "a"
-THRESHOLD = 0.05
-
-
-def suite_folder(suite: str) -> str:
-    local = HERE / "suites" / f"{suite}.py"
-    return str(HERE / "suites" if local.exists() else HERE.parent / "suites")
 
 
 def one_ab(tmp: Path, tag: str, suite: str, planted: str | None, rounds: int, reuse: bool):
@@ -47,7 +42,7 @@ def one_ab(tmp: Path, tag: str, suite: str, planted: str | None, rounds: int, re
         if not all(p.exists() for p in paths):
             raise SystemExit(f"--reuse: {paths[0]} or its head is missing")
         return load_run(paths[0]), load_run(paths[1])
-    suites_env = {"EIGENBENCH_SUITES": suite_folder(suite)}
+    suites_env = {"EIGENBENCH_SUITES": str(suite_folder(suite))}
     head_env = {**suites_env, **({"EIGENBENCH_PLANTED": planted} if planted else {})}
     plan = {
         "suites": [suite],
