@@ -95,14 +95,14 @@ def test_ab_catches_a_planted_slowdown_and_compare_judges_the_pair_the_same(
 ) -> None:
     monkeypatch.setenv("EIGENBENCH_SUITES", str(ROOT / "tools" / "suites"))
     monkeypatch.delenv("EIGENBENCH_PLANTED", raising=False)
-    args = ["ab", "planted", "--quick", "--head-env", "EIGENBENCH_PLANTED=a:3", *TIMING]
+    args = ["ab", "planted", "--quick", "--head-env", "EIGENBENCH_PLANTED=a:10", *TIMING]
     code = main([*args, "--out-dir", str(tmp_path), "--json"])
     result = json.loads(capsys.readouterr().out)
     slower = {v["id"] for v in result["verdicts"] if v["label"] == "slower"}
     assert code == 1 and PLANTED_A <= slower, result["verdicts"][:2]
     assert result["settings"]["paired_rounds"] == 4
     base, head = (load_run(p) for p in sorted(tmp_path.glob("ab-*.json")))  # -base, -head
-    assert is_ab_pair(base, head) and head["ab"]["setup"]["env"] == {"EIGENBENCH_PLANTED": "a:3"}
+    assert is_ab_pair(base, head) and head["ab"]["setup"]["env"] == {"EIGENBENCH_PLANTED": "a:10"}
     assert all(r["rounds"] == 4 for r in base["records"] + head["records"])
     assert base["status"] == head["status"] == "complete"
     # `compare` sees the tag and judges the pair round by round, as `ab` did
