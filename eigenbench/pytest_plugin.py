@@ -10,8 +10,11 @@ virtual clock that advances only by the measured time. Stats, `--benchmark-json`
         a = torch.randn(64, 128, 128, device="cuda")
         cuda_benchmark(torch.linalg.eigh, a, rounds=30, warmup_rounds=3)
 
-`device="auto"` (the default) uses CUDA events when torch is imported and sees a GPU. For CuPy
-code in a test that never imports torch, mark it `@pytest.mark.eigenbench(device="cuda")`.
+`device="auto"` (the default) uses CUDA events when an argument is a CUDA tensor or a CuPy
+array (directly or inside a tuple, list or dict), `perf_counter` otherwise: pure CPU work on a
+GPU machine is not timed as an empty event pair. Work on the GPU whose arguments are not arrays
+(a kernel launched from sizes, a closure over CUDA tensors) needs
+`@pytest.mark.eigenbench(device="cuda")`.
 
 Loaded through the `pytest11` entry point; it imports nothing heavy (no torch, no
 pytest-benchmark) until a test asks for the fixture.
@@ -43,13 +46,25 @@ class VirtualClock:
         return f"VirtualClock({self.__name__!r})"
 
 
-def _cuda_available() -> bool:
+def _on_gpu(value: Any, depth: int = 2) -> bool:
+    """True for a CUDA tensor or a CuPy array, also inside a tuple, list or dict."""
     torch = sys.modules.get("torch")  # code that made CUDA tensors has imported torch already
-    return bool(torch is not None and torch.cuda.is_available())
+    if torch is not None and isinstance(value, torch.Tensor):
+        return bool(value.is_cuda)
+    if type(value).__module__.split(".")[0] == "cupy" and hasattr(value, "device"):
+        return True
+    if depth > 0 and isinstance(value, (tuple, list)):
+        return any(_on_gpu(v, depth - 1) for v in value)
+    if depth > 0 and isinstance(value, dict):
+        return any(_on_gpu(v, depth - 1) for v in value.values())
+    return False
 
 
-def choose_clock(device: str = "auto") -> Any:
-    """An eigenbench Clock (`time(fn, number) -> seconds`): CUDA events or perf_counter."""
+def choose_clock(device: str = "auto", args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
+    """An eigenbench Clock (`time(fn, number) -> seconds`): CUDA events or perf_counter.
+
+    "auto" picks events only when one of `args`/`kwargs` lives on the GPU.
+    """
     from eigenbench.measure.clocks import CudaEventClock, PerfCounterClock
 
     if device not in ("auto", "cpu", "cuda"):
@@ -60,7 +75,7 @@ def choose_clock(device: str = "auto") -> Any:
         if not torch.cuda.is_available():
             raise RuntimeError("cuda_benchmark(device='cuda'): torch sees no CUDA device")
         return CudaEventClock()
-    if device == "auto" and _cuda_available():
+    if device == "auto" and (_on_gpu(args) or _on_gpu(dict(kwargs or {}))):
         return CudaEventClock()
     return PerfCounterClock()
 
@@ -87,7 +102,7 @@ class CudaBenchmark:
         **kwargs: Any,
     ) -> Any:
         """Time `fn(*args, **kwargs)` for `rounds` rounds; return its last result."""
-        clock = self._clock if self._clock is not None else choose_clock(self.device)
+        clock = self._clock if self._clock is not None else choose_clock(self.device, args, kwargs)
         name = getattr(clock, "name", type(clock).__name__)
         virtual = VirtualClock(f"eigenbench_{name}")
         result: list[Any] = [None]
@@ -145,7 +160,7 @@ class _PeakMemory:
 
 @pytest.fixture
 def cuda_benchmark(request: pytest.FixtureRequest) -> CudaBenchmark:
-    """pytest-benchmark's `benchmark`, timed by CUDA events on a GPU, perf_counter elsewhere.
+    """pytest-benchmark's `benchmark`, timed by CUDA events for GPU arguments, else perf_counter.
 
     `@pytest.mark.eigenbench(device="cpu"|"cuda"|"auto", clock=obj)` overrides the choice.
     """

@@ -170,15 +170,41 @@ def test_clock_choice():
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA device"):
             choose_clock("cuda")
-        assert choose_clock("auto").name == "perf_counter"
-    else:
-        assert choose_clock("auto").name == "cuda_event"
+    assert choose_clock("auto").name == "perf_counter"
+
+
+class FakeCudaTensor(__import__("torch").Tensor):
+    """A CPU tensor that says it is on CUDA, so the auto choice is tested without a GPU."""
+
+    @property
+    def is_cuda(self) -> bool:  # type: ignore[override]
+        return True
+
+
+def test_auto_uses_events_only_for_gpu_arguments(monkeypatch):
+    """On a GPU machine, CPU work under device="auto" must stay on perf_counter."""
+    import torch
+
+    from eigenbench.measure import clocks
+    from eigenbench.pytest_plugin import choose_clock
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(clocks.CudaEventClock, "__init__", lambda self, *a, **k: None)
+    cpu = torch.ones(3)
+    assert choose_clock("auto", (cpu, 5), {"k": 2}).name == "perf_counter"
+    assert choose_clock("auto", ()).name == "perf_counter"
+    gpu = torch.ones(3).as_subclass(FakeCudaTensor)
+    assert choose_clock("auto", (gpu,)).name == "cuda_event"
+    assert choose_clock("auto", ((cpu, gpu),)).name == "cuda_event"
+    assert choose_clock("auto", (), {"a": {"x": gpu}}).name == "cuda_event"
 
 
 GPU_TEST = """
+import pytest
 import torch
 
 
+@pytest.mark.eigenbench(device="cuda")  # the kernel is launched from an int: say it is GPU work
 def test_gpu(cuda_benchmark):
     a = torch.randn(256, 256, device="cuda")
     cycles = 20_000_000
