@@ -277,3 +277,91 @@ def test_cupy_backend_gradient_matches_torch_backend(dtype: torch.dtype) -> None
 @pytest.mark.cupy
 def test_auto_backend_picks_cupy_for_cuda_tensors() -> None:
     assert resolve_backend(torch.zeros(2, 3, 3, device="cuda")) == "cupy"
+
+
+class _FakeTorchStream:
+    """What the bridge reads of a torch stream: its handle, and the stream protocol."""
+
+    def __init__(self, handle: int) -> None:
+        self.cuda_stream = handle
+
+    def __cuda_stream__(self) -> tuple[int, int]:
+        return (0, self.cuda_stream)
+
+
+class _FakeCupyStream:
+    def __enter__(self) -> _FakeCupyStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _fake_cupy(*, modern: bool) -> tuple[Any, list[str]]:
+    """A CuPy stand-in counting stream constructions; `ExternalStream` warns as in CuPy 14."""
+    made: list[str] = []
+
+    class Stream:
+        @staticmethod
+        def from_external(obj: Any) -> _FakeCupyStream:
+            made.append(f"from_external:{obj.cuda_stream}")
+            return _FakeCupyStream()
+
+    if not modern:
+        del Stream.from_external
+
+    def external_stream(ptr: int, device_id: int = -1) -> _FakeCupyStream:
+        import warnings
+
+        warnings.warn("Use Stream.from_external()", DeprecationWarning, stacklevel=2)
+        made.append(f"external:{ptr}")
+        return _FakeCupyStream()
+
+    cuda = types.SimpleNamespace(Stream=Stream, ExternalStream=external_stream)
+    return types.SimpleNamespace(cuda=cuda), made
+
+
+def test_stream_bridge_uses_the_stream_protocol_once_per_stream(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """CuPy 14 deprecates ExternalStream (a warning per call): use from_external, made once."""
+    import warnings
+
+    monkeypatch.setattr(bridge, "_STREAMS", {})
+    cupy, made = _fake_cupy(modern=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        first = bridge.cupy_stream_of(cupy, _FakeTorchStream(7), 0)
+        for _ in range(3):
+            assert bridge.cupy_stream_of(cupy, _FakeTorchStream(7), 0) is first
+        other = bridge.cupy_stream_of(cupy, _FakeTorchStream(9), 0)
+    assert other is not first
+    assert made == ["from_external:7", "from_external:9"]
+
+
+def test_stream_bridge_falls_back_to_external_stream_on_old_cupy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(bridge, "_STREAMS", {})
+    cupy, made = _fake_cupy(modern=False)
+    with pytest.warns(DeprecationWarning, match="from_external"):
+        bridge.cupy_stream_of(cupy, _FakeTorchStream(7), 1)
+    bridge.cupy_stream_of(cupy, _FakeTorchStream(7), 1)
+    assert made == ["external:7"]
+
+
+def test_cupy_on_torch_stream_enters_the_cached_stream(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Entering the bridge three times constructs CuPy's stream once (no per-call warning)."""
+    import contextlib
+
+    monkeypatch.setattr(bridge, "_STREAMS", {})
+    cupy, made = _fake_cupy(modern=True)
+    cupy.cuda.Device = lambda index: contextlib.nullcontext()
+    monkeypatch.setattr(bridge, "_import_cupy", lambda where: cupy)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setattr(torch.cuda, "device", lambda index: contextlib.nullcontext())
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda index=None: _FakeTorchStream(5))
+    for _ in range(3):
+        with bridge.cupy_on_torch_stream() as got:
+            assert got is cupy
+    assert made == ["from_external:5"]

@@ -34,7 +34,12 @@ from eigenbench.errors import MissingDependency
 
 BACKENDS = ("torch", "cupy")
 UPLOS = ("L", "U")
-_INSTALL_HINT = "install CuPy for your CUDA version, e.g. `pip install cupy-cuda12x` (extra 'gpu')"
+_INSTALL_HINT = (
+    "install CuPy for your CUDA version: `pip install cupy-cuda12x` (extra 'gpu') "
+    "or `pip install cupy-cuda13x` (extra 'gpu-cuda13')"
+)
+_STREAMS: dict[tuple[int, int], Any] = {}
+"""CuPy's view of each torch stream used so far, by (device index, stream handle)."""
 
 
 def _import_cupy(where: str) -> Any:
@@ -99,9 +104,28 @@ def cupy_on_torch_stream(device: torch.device | str | int | None = None) -> Iter
     cupy = _import_cupy("cupy_on_torch_stream")
     index = _cuda_index(device, "cupy_on_torch_stream")
     with torch.cuda.device(index), cupy.cuda.Device(index):
-        stream = torch.cuda.current_stream(index)
-        with cupy.cuda.ExternalStream(stream.cuda_stream, index):
+        with cupy_stream_of(cupy, torch.cuda.current_stream(index), index):
             yield cupy
+
+
+def cupy_stream_of(cupy: Any, stream: Any, index: int) -> Any:
+    """CuPy's stream object for a torch stream, made once per (device, stream) and kept.
+
+    CuPy ≥ 14 takes the stream through the `__cuda_stream__` protocol
+    (`cupy.cuda.Stream.from_external`, which keeps the torch stream alive);
+    `cupy.cuda.ExternalStream`, which CuPy 14 deprecates with a warning on every
+    construction, is used only by older CuPy.
+    """
+    key = (index, int(stream.cuda_stream))
+    found = _STREAMS.get(key)
+    if found is None:
+        from_external = getattr(cupy.cuda.Stream, "from_external", None)
+        if from_external is not None and hasattr(stream, "__cuda_stream__"):
+            found = from_external(stream)
+        else:
+            found = cupy.cuda.ExternalStream(stream.cuda_stream, index)
+        _STREAMS[key] = found
+    return found
 
 
 def to_cupy(t: torch.Tensor) -> Any:
