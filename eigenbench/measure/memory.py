@@ -67,15 +67,36 @@ def torch_cuda_peak(fn: Callable[[], Any]) -> dict[str, Any]:
     }
 
 
+class PeakCounter:
+    """Bytes in use and their peak, counting only blocks allocated while counting.
+
+    A block allocated before counting began and freed during it (an earlier output, a
+    cached buffer) is not subtracted: the count would go below what the call itself holds
+    and the peak would come out low.
+    """
+
+    def __init__(self) -> None:
+        self.live: dict[int, int] = {}
+        self.in_use = 0
+        self.peak = 0
+
+    def allocated(self, ptr: int, nbytes: int) -> None:
+        self.live[ptr] = nbytes
+        self.in_use += nbytes
+        self.peak = max(self.peak, self.in_use)
+
+    def freed(self, ptr: int) -> None:
+        self.in_use -= self.live.pop(ptr, 0)
+
+
 class CupyPeakHook:
-    """A CuPy memory hook that tracks the peak of bytes in use in the default pool."""
+    """A CuPy memory hook feeding a PeakCounter from the default pool's mallocs and frees."""
 
     def __init__(self) -> None:
         import cupy
 
-        self.in_use = 0
-        self.peak = 0
-        outer = self
+        self.counter = PeakCounter()
+        counter = self.counter
 
         class _Hook(cupy.cuda.memory_hook.MemoryHook):  # type: ignore[misc, name-defined]
             name = "EigenbenchPeakHook"
@@ -83,15 +104,18 @@ class CupyPeakHook:
             def malloc_postprocess(
                 self, device_id: int, size: int, mem_size: int, mem_ptr: int, pmem_id: int
             ) -> None:
-                outer.in_use += mem_size
-                outer.peak = max(outer.peak, outer.in_use)
+                counter.allocated(mem_ptr, mem_size)
 
             def free_postprocess(
                 self, device_id: int, mem_size: int, mem_ptr: int, pmem_id: int
             ) -> None:
-                outer.in_use -= mem_size
+                counter.freed(mem_ptr)
 
         self.hook = _Hook()
+
+    @property
+    def peak(self) -> int:
+        return self.counter.peak
 
 
 def cupy_pool_peak(fn: Callable[[], Any]) -> dict[str, Any]:
