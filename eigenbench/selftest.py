@@ -429,7 +429,7 @@ def _blocking_entry(
     from eigenbench.measure.hostsync import detect_host_blocking
 
     _warm(fn)
-    verdict = detect_host_blocking(fn, guard_s=guard_s)
+    verdict = detect_host_blocking(fn, margin_s=guard_s)
     detected = "blocking" if verdict["host_blocking"] else "non-blocking"
     return {
         "label": label,
@@ -451,8 +451,19 @@ def _cupy_callable(a: Any) -> tuple[Callable[[], Any] | None, str | None]:
     return (lambda: cupy_eigvalsh(a)), None
 
 
+SLOW_LAUNCHES = 3000
+
+
+def _launch_many(a: Any, launches: int) -> None:
+    """Many tiny kernels: the host spends longer launching them than a short guard lasts."""
+    x = a[0, 0, :1].clone()
+    for _ in range(launches):
+        x.add_(1.0)
+
+
 def host_blocking_section(guard_s: float) -> list[dict[str, Any]]:
-    """Blocking verdicts on torch eigvalsh (expected blocking) and CuPy eigvalsh (expected not)."""
+    """Blocking verdicts on torch eigvalsh (expected blocking), many small kernels and CuPy
+    eigvalsh (both expected not)."""
     import torch
 
     gen = torch.Generator(device="cuda").manual_seed(0)
@@ -465,7 +476,13 @@ def host_blocking_section(guard_s: float) -> list[dict[str, Any]]:
             "blocking",
             lambda: torch.linalg.eigvalsh(a),
             guard_s,
-        )
+        ),
+        _blocking_entry(
+            f"{SLOW_LAUNCHES} small torch kernels (slow to launch, no sync)",
+            "non-blocking",
+            lambda: _launch_many(a, SLOW_LAUNCHES),
+            guard_s,
+        ),
     ]
     label = f"cupy eigvalsh (eigenbench.ops.cupy_bridge) {shape} float32"
     fn, reason = _cupy_callable(a)
