@@ -13,6 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from eigenbench.measure.gpuclocks import driver_version, nvml_status
+
 PACKAGES = (
     "torch",
     "numpy",
@@ -20,6 +22,7 @@ PACKAGES = (
     "cupy",
     "cupy-cuda12x",
     "cupy-cuda13x",
+    "nvidia-ml-py",
     "matplotlib",
     "rich",
     "pyperf",
@@ -68,7 +71,8 @@ def git_commit(cwd: Path | None = None) -> str | None:
 
 
 def gpu_info() -> dict[str, Any] | None:
-    """Name, capability, memory, L2 size, driver, CUDA and cuSOLVER of GPU 0, or None."""
+    """Name, capability, memory, L2 size, driver, CUDA, cuSOLVER of GPU 0 and whether its
+    clocks can be watched during cases (NVML), or None without a GPU."""
     import torch
 
     if not torch.cuda.is_available():
@@ -85,8 +89,11 @@ def gpu_info() -> dict[str, Any] | None:
         "preferred_linalg_library": str(torch.backends.cuda.preferred_linalg_library()),
         "device_count": torch.cuda.device_count(),
     }
-    info.update(nvidia_smi())
-    info["cusolver"] = _cusolver_version()
+    info["driver_version"] = driver_version() or nvidia_smi(("driver_version",)).get(
+        "driver_version"
+    )
+    info["clock_monitor"] = nvml_status()
+    info["cusolver"] = cusolver_version()
     return info
 
 
@@ -100,7 +107,8 @@ def nvidia_smi(
         "power.draw",
     ),
 ) -> dict[str, Any]:
-    """Driver version and current clocks of GPU 0 through nvidia-smi (empty when unavailable)."""
+    """Fields of GPU 0 through nvidia-smi (empty when unavailable): the fallback for the
+    driver version where NVML cannot be loaded."""
     try:
         out = subprocess.run(
             [
@@ -128,14 +136,21 @@ def nvidia_smi(
     return result
 
 
-def _cusolver_version() -> str | None:
+def cusolver_version() -> str | None:
+    """cuSOLVER's version as CuPy loads it ("major.minor.patch"), or None without CuPy.
+
+    CuPy exposes it as `cusolver._getVersion()` (a tuple); there is no public `getVersion`.
+    """
     try:
-        import cupy  # noqa: F401
         from cupy_backends.cuda.libs import cusolver
 
-        return str(cusolver.getVersion())
-    except Exception:  # optional, best effort: CuPy absent or built differently
+        query = getattr(cusolver, "_getVersion", None) or cusolver.getVersion
+        version = query()
+    except Exception:  # optional, best effort: CuPy absent, or its CUDA libraries missing
         return None
+    if isinstance(version, (tuple, list)):
+        return ".".join(str(int(v)) for v in version)
+    return str(version)
 
 
 def machine_key(cpu: str, cores: int, gpu: dict[str, Any] | None) -> str:

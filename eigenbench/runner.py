@@ -7,19 +7,23 @@ run goes on; bigger sizes of an impl that ran out of memory or time are skipped.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import functools
+import gc
 import importlib.util
 import math
 import secrets
 import statistics
-from collections.abc import Callable, Iterable, Mapping
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eigenbench.measure.clocks import Clock, clock_for
+from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_current_gpu
 from eigenbench.measure.loop import (
     Measurement,
     MeasureOptions,
@@ -96,12 +100,36 @@ def unavailable_reason(case: Case, *, has_cuda: Callable[[], bool] = cuda_availa
     return None
 
 
+OUT_OF_MEMORY_TEXTS = ("out of memory", "alloc_failed", "can't allocate memory")
+"""Texts of allocation failures that are not typed as such: cuSOLVER's workspace
+(`CUSOLVER_STATUS_ALLOC_FAILED`) and torch's `DefaultCPUAllocator`."""
+
+FATAL_CUDA_TEXTS = (
+    "illegal memory access",
+    "illegaladdress",
+    "illegal instruction",
+    "misaligned address",
+    "device-side assert",
+    "unspecified launch failure",
+    "launch failure",
+    "hardware stack error",
+)
+"""CUDA errors that leave the process's context unusable ("sticky"): every later CUDA call
+in this process fails with them."""
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """torch's OutOfMemoryError, CuPy's OutOfMemoryError, or a MemoryError."""
+    """torch's or CuPy's OutOfMemoryError, a MemoryError, or a library's allocation failure."""
     if isinstance(exc, MemoryError):
         return True
-    name = type(exc).__name__
-    return name == "OutOfMemoryError" or "out of memory" in str(exc).lower()[:200]
+    text = str(exc).lower()[:300]
+    return type(exc).__name__ == "OutOfMemoryError" or any(t in text for t in OUT_OF_MEMORY_TEXTS)
+
+
+def is_fatal_cuda_error(exc: BaseException) -> bool:
+    """An error after which this process's CUDA context is lost (illegal address, assert…)."""
+    text = str(exc).lower()[:500]
+    return any(t in text for t in FATAL_CUDA_TEXTS)
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
@@ -174,7 +202,7 @@ def measured_record(
         timer=clock.name,
         samples_s=list(m.samples_s),
         first_call_s=first_s,
-        summary=summarize(m.samples_s).to_dict(),
+        summary=summarize(m.samples_s).to_dict() if m.samples_s else None,
         validation=validation.to_dict(),
         number_per_sample=m.number,
         warmup_calls=m.warmup_calls,
@@ -199,7 +227,7 @@ class Runner:
         command: str,
         clock_factory: ClockFactory = default_clock,
         has_cuda: Callable[[], bool] = cuda_available,
-        gpu_clocks: Callable[[], dict[str, Any]] | None = None,
+        clock_watch: Callable[[], ClockWatch | None] = watch_current_gpu,
         on_record: Callable[[dict[str, Any], int, int], None] | None = None,
         now_utc: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     ) -> None:
@@ -209,7 +237,9 @@ class Runner:
         self.command = command
         self.clock_factory = clock_factory
         self.has_cuda = has_cuda
-        self.gpu_clocks = gpu_clocks or _read_gpu_clocks
+        self.clock_watch = clock_watch
+        self.cuda_lost: str | None = None
+        """Why CUDA cases can no longer run in this process (a sticky CUDA error), or None."""
         self.on_record = on_record
         self.now_utc = now_utc
         self._references: dict[tuple[Any, ...], Any] = {}
@@ -323,7 +353,11 @@ class Runner:
 
     def run_case(self, case: Case) -> dict[str, Any]:
         """Measure one case and return its record; never raises except on Ctrl-C."""
-        reason = unavailable_reason(case, has_cuda=self.has_cuda) or self._blocked_reason(case)
+        reason = (
+            unavailable_reason(case, has_cuda=self.has_cuda)
+            or self._blocked_reason(case)
+            or (self.cuda_lost if case.device == "cuda" else None)
+        )
         if reason is not None:
             return base_record(case, "skipped", reason)
         try:
@@ -332,6 +366,9 @@ class Runner:
             raise
         except Exception as exc:  # one failing case must not end the run
             record = self._failure(case, exc)
+        if record["status"] == "failed":
+            # Out of the `except`: its traceback no longer pins the case's tensors.
+            release_device_memory(case.device)
         if record["status"] == "timeout":
             self._block(case, f"skipped: a smaller size of this impl timed out ({case.id})")
         elif record["status"] == "failed" and "out of memory" in (record["reason"] or ""):
@@ -348,9 +385,18 @@ class Runner:
 
     def _failure(self, case: Case, exc: BaseException) -> dict[str, Any]:
         if is_out_of_memory(exc):
-            _free_device_memory(case.device)
             return base_record(case, "failed", "out of memory")
+        if case.device == "cuda" and is_fatal_cuda_error(exc):
+            self._lose_cuda(case, one_line(exc))
         return base_record(case, "failed", one_line(exc))
+
+    def _lose_cuda(self, case: Case, error: str) -> None:
+        """Stop the CUDA cases of this process after a sticky error; CPU cases go on."""
+        self.cuda_lost = (
+            f"CUDA context lost after {case.id} ({error}); run the CUDA cases again "
+            "in a new process (--isolate contains such faults)"
+        )
+        self.run_doc["cuda_lost"] = {"after": case.id, "error": error}
 
     def _block(self, case: Case, reason: str) -> None:
         self._blocked.append((_sweep_key(case), case.param_dict, reason))
@@ -371,16 +417,25 @@ class Runner:
         expected = self.reference_for(case, inputs)
         validation = w.validate(output, expected, case.param_dict, case.dtype)
         del output
-        clocks_before = self.gpu_clocks() if case.device == "cuda" else None
-        m = measure(fn, clock, self._measure_options(case), start_s=start)
+        with self._watching(case) as watch:
+            m = measure(fn, clock, self._measure_options(case), start_s=start)
         record = measured_record(case, clock, first_s, validation, m)
-        if clocks_before is not None:
-            clocks_after = self.gpu_clocks()
-            record["gpu_clocks"] = {"before": clocks_before, "after": clocks_after}
-            warning = throttle_warning(clocks_before, clocks_after)
+        if watch is not None:
+            record["gpu_clocks"] = watch.summary()
+            warning = throttle_warning(record["gpu_clocks"])
             if warning:
                 record.setdefault("warnings", []).append(warning)
         return self._probe(case, fn, record)
+
+    @contextlib.contextmanager
+    def _watching(self, case: Case) -> Iterator[ClockWatch | None]:
+        """GPU clocks read while a CUDA case is sampled (None on the CPU or without NVML)."""
+        watch = self.clock_watch() if case.device == "cuda" else None
+        if watch is None:
+            yield None
+            return
+        with watch:
+            yield watch
 
     def _measure_options(self, case: Case) -> MeasureOptions:
         overrides = case.workload.measure
@@ -412,13 +467,23 @@ class Runner:
         return self._probe(case, timed.step, record)
 
     def _probe(self, case: Case, fn: Any, record: dict[str, Any]) -> dict[str, Any]:
-        """Add peak memory and (on CUDA) host-blocking, each from one extra untimed call."""
+        """Add peak memory and (on CUDA) host-blocking, each from one extra untimed call.
+
+        A case past its time budget gets neither: each probe would be one more call as
+        long as the ones that overran.
+        """
+        if record["status"] == "timeout":
+            record.setdefault("warnings", []).append(
+                "memory and host-blocking not probed: the case ran out of time"
+            )
+            return record
         if self.options.memory:
             record["memory"] = peak_memory(fn, case.device, uses_cupy="cupy" in case.impl.requires)
         if case.device == "cuda" and self.options.host_blocking:
             from eigenbench.measure.hostsync import detect_host_blocking
 
-            probe = detect_host_blocking(fn)
+            summary = record["summary"]
+            probe = detect_host_blocking(fn, call_s=summary["median_s"] if summary else None)
             record["host_blocking"] = probe["host_blocking"]
             record["host_blocking_evidence"] = probe["evidence"]
         return record
@@ -451,24 +516,18 @@ def pool_round(record: dict[str, Any], m: Measurement, rel_ci_target: float) -> 
         record.setdefault("warnings", []).append(f"round {len(rounds) + 1} hit its time budget")
 
 
-def _read_gpu_clocks() -> dict[str, Any]:
-    from eigenbench.env import nvidia_smi
-
-    return nvidia_smi(("clocks.sm", "clocks.max.sm", "clocks.mem"))
-
-
-def throttle_warning(
-    before: Mapping[str, Any], after: Mapping[str, Any], drop: float = 0.10
-) -> str | None:
-    """A warning when the SM clock fell by more than `drop` during a case (throttling)."""
-    sm0, sm1 = before.get("clocks_sm"), after.get("clocks_sm")
-    if not sm0 or not sm1 or sm1 >= (1 - drop) * sm0:
-        return None
-    return f"GPU SM clock fell from {sm0:.0f} to {sm1:.0f} MHz during the case (throttling?)"
-
-
-def _free_device_memory(device: str) -> None:
-    if device == "cuda":
+def release_device_memory(device: str) -> None:
+    """After a failed case: collect its garbage, then hand cached GPU blocks back (torch's
+    allocator and, when loaded, CuPy's pool, so neither starves the other). Best effort: after
+    a sticky CUDA error these calls fail too."""
+    gc.collect()
+    if device != "cuda":
+        return
+    with contextlib.suppress(Exception):
         import torch
 
         torch.cuda.empty_cache()
+    cupy = sys.modules.get("cupy")
+    if cupy is not None:
+        with contextlib.suppress(Exception):
+            cupy.get_default_memory_pool().free_all_blocks()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -190,15 +191,6 @@ def test_dominates_compares_numeric_params_componentwise() -> None:
     assert not dominates({"n": 64, "family": "ties"}, {"n": 16, "family": "continuous"})
 
 
-def test_throttle_warning_when_the_sm_clock_drops() -> None:
-    from eigenbench.runner import throttle_warning
-
-    assert throttle_warning({"clocks_sm": 1980.0}, {"clocks_sm": 1950.0}) is None
-    warning = throttle_warning({"clocks_sm": 1980.0}, {"clocks_sm": 1400.0})
-    assert warning is not None and "1980 to 1400" in warning
-    assert throttle_warning({}, {"clocks_sm": 1400.0}) is None  # no nvidia-smi: no verdict
-
-
 def _rounds_run(
     tmp_path: Path, suite: Suite, rounds: int, clock: Any, on_record: Any = None
 ) -> dict[str, Any]:
@@ -262,3 +254,146 @@ def test_rounds_options_are_checked() -> None:
         RunOptions(rounds=0)
     with pytest.raises(ValueError, match="isolate"):
         RunOptions(rounds=2, isolate=True)
+
+
+def _counted(calls: dict[str, int], fail: BaseException | None = None) -> Any:
+    def impl(a: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        if fail is not None:
+            raise fail
+        return torch.linalg.eigvalsh(a)
+
+    return impl
+
+
+def test_a_case_past_its_timeout_is_called_no_more(tmp_path: Path) -> None:
+    """--timeout 0.5 and a 0.4 s call: the cold call, one warm call, then no probes."""
+    calls = {"n": 0}
+    suite = Suite("s", (workload(Impl("slow", _counted(calls)), grid=[{"n": 4}, {"n": 8}]),))
+    opts = MeasureOptions(warmup_s=0.0, min_samples=10, max_time_s=5.0, timeout_s=0.5)
+    doc = run(suite, tmp_path, devices=("cpu",), clock=FakeClock(0.4), opts=opts)
+    timed_out, bigger = doc["records"]
+    assert timed_out["status"] == "timeout"
+    assert calls["n"] <= 2
+    assert timed_out["memory"] is None
+    assert any("not probed" in w for w in timed_out["warnings"])
+    assert bigger["status"] == "skipped"  # the bigger size of that impl is not tried
+
+
+def test_a_first_call_past_the_timeout_ends_the_case_at_once(tmp_path: Path) -> None:
+    calls = {"n": 0}
+    suite = Suite("s", (workload(Impl("slow", _counted(calls)), grid=[{"n": 4}]),))
+    opts = MeasureOptions(warmup_s=0.0, timeout_s=0.5)
+    doc = run(suite, tmp_path, devices=("cpu",), clock=FakeClock(0.6), opts=opts)
+    (rec,) = doc["records"]
+    assert rec["status"] == "timeout" and calls["n"] == 1
+    assert rec["summary"] is None and rec["first_call_s"] == pytest.approx(0.6)
+    assert load_run(tmp_path / "run.json")["records"] == [rec]  # still a valid run file
+
+
+def _cuda_run(tmp_path: Path, suite: Suite, **runner_kw: Any) -> tuple[Runner, dict[str, Any]]:
+    """A run of CUDA and CPU cases on this CPU machine: the workload ignores the device."""
+    runner_kw.setdefault("clock_watch", lambda: None)
+    runner = Runner(
+        env=ENV,
+        options=RunOptions(devices=("cuda", "cpu"), measure=FAST, memory=False),
+        out_path=tmp_path / "run.json",
+        command="test",
+        clock_factory=lambda c: FakeClock(1e-3),
+        has_cuda=lambda: True,
+        **runner_kw,
+    )
+    runner.options = dataclasses.replace(runner.options, host_blocking=False)
+    return runner, runner.run(expand(suite, devices=("cuda", "cpu"), quick=False))
+
+
+BOTH = frozenset({"cpu", "cuda"})
+
+
+def test_a_sticky_cuda_error_stops_the_cuda_cases_and_keeps_the_cpu_ones(tmp_path: Path) -> None:
+    calls = {"n": 0}
+    error = RuntimeError("CUDA error: an illegal memory access was encountered")
+    crash = Impl("crash", _counted(calls, error), devices=BOTH)
+    fine = Impl("fine", torch.linalg.eigvalsh, devices=BOTH)
+    runner, doc = _cuda_run(tmp_path, Suite("s", (workload(crash, fine, grid=[{"n": 4}]),)))
+    by_id = {(r["impl"], r["device"]): r for r in doc["records"]}
+    assert by_id[("crash", "cuda")]["status"] == "failed"
+    later = by_id[("fine", "cuda")]
+    assert later["status"] == "skipped" and "CUDA context lost after" in later["reason"]
+    assert by_id[("fine", "cpu")]["status"] == "ok"
+    assert by_id[("crash", "cpu")]["status"] == "failed"  # the CPU case ran (and raised)
+    assert runner.cuda_lost is not None
+    assert load_run(tmp_path / "run.json")["cuda_lost"]["after"] == by_id[("crash", "cuda")]["id"]
+
+
+def test_an_ordinary_cuda_error_does_not_stop_the_cuda_cases(tmp_path: Path) -> None:
+    crash = Impl("crash", raises, devices=BOTH)
+    fine = Impl("fine", torch.linalg.eigvalsh, devices=BOTH)
+    runner, doc = _cuda_run(tmp_path, Suite("s", (workload(crash, fine, grid=[{"n": 4}]),)))
+    assert runner.cuda_lost is None and "cuda_lost" not in doc
+    assert {r["status"] for r in doc["records"] if r["impl"] == "fine"} == {"ok"}
+
+
+def test_memory_is_released_after_the_failure_not_inside_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache is emptied once the traceback (and the tensors it pins) is gone."""
+    import gc
+    import weakref
+
+    import eigenbench.runner as runner_mod
+
+    pinned: list[Any] = []
+    seen: list[bool] = []
+
+    def oom(a: torch.Tensor) -> torch.Tensor:
+        big = torch.ones(8)
+        pinned.append(weakref.ref(big))
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 1 GiB")
+
+    def release(device: str) -> None:
+        gc.collect()
+        seen.append(pinned[-1]() is None)
+
+    monkeypatch.setattr(runner_mod, "release_device_memory", release)
+    _, doc = _cuda_run(tmp_path, Suite("s", (workload(Impl("oom", oom, devices=BOTH)),)))
+    assert [r["reason"] for r in doc["records"]][:1] == ["out of memory"]
+    assert seen and all(seen)
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "CUDA out of memory. Tried to allocate 2.00 GiB",
+        "cusolver error: CUSOLVER_STATUS_ALLOC_FAILED, when calling `cusolverDnCreate(handle)`",
+        "[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory",
+    ],
+)
+def test_allocation_failures_count_as_out_of_memory(message: str) -> None:
+    from eigenbench.runner import is_out_of_memory
+
+    assert is_out_of_memory(RuntimeError(message))
+    assert not is_out_of_memory(RuntimeError("solver did not converge"))
+
+
+def test_gpu_clocks_are_read_during_the_sampling_of_cuda_cases(tmp_path: Path) -> None:
+    from eigenbench.measure.gpuclocks import ClockWatch, Reading
+
+    polls: list[int] = []
+
+    def read() -> Reading:
+        polls.append(1)
+        return Reading(1980.0 if len(polls) < 3 else 1200.0, 2619.0, 0x8, 60.0, 300.0)
+
+    fine = Impl("fine", torch.linalg.eigvalsh, devices=BOTH)
+    _, doc = _cuda_run(
+        tmp_path,
+        Suite("s", (workload(fine, grid=[{"n": 4}]),)),
+        clock_watch=lambda: ClockWatch(read, max_sm_mhz=1980.0, interval_s=1.0),
+    )
+    cuda, cpu = doc["records"]
+    clocks = cuda["gpu_clocks"]
+    assert clocks["tool"] == "nvml" and clocks["readings"] == len(polls) >= 2
+    assert clocks["reasons"] == ["hw_slowdown"]
+    assert any("hw_slowdown" in w for w in cuda["warnings"])
+    assert "gpu_clocks" not in cpu

@@ -132,9 +132,12 @@ def measure(
     """Warm up, calibrate and sample `fn` until `stop_reason` says so.
 
     `start_s` is the clock time the case began (before its first call), so the timeout
-    budget covers the whole case.
+    budget covers the whole case; a first call that used it up ends the case with no sample.
     """
     t0 = clock.now() if start_s is None else start_s
+    if opts.timeout_s is not None and clock.now() - t0 >= opts.timeout_s:
+        # The cold first call alone used the budget: not one call more.
+        return Measurement((), 1, 0, "timeout", math.inf, True, clock.now() - t0)
     warm: list[float] = []
     warm_start = clock.now()
     while True:  # at least one warm call, then until the warm-up budget is spent
