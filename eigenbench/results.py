@@ -7,7 +7,9 @@ Format history (one line per schema version):
   optional `rounds`/`round_medians_s` per record (`run --rounds`) and, in baselines,
   `history_run_ids` with per-record `run_medians_s` (the last runs saved), added compatibly;
   optional top-level `ab` (`eigenbench ab`: pair id, side, rounds, seed, setup), added
-  compatibly.
+  compatibly; optional top-level `cuda_lost` (the case after which a sticky CUDA error
+  stopped the CUDA cases, and the error) and per-record `gpu_clocks` (NVML readings during
+  sampling), added compatibly.
 """
 
 from __future__ import annotations
@@ -178,6 +180,11 @@ RUN_SCHEMA: dict[str, Any] = {
         },
         "options": {"type": "object"},
         "history_run_ids": {"type": "array", "items": {"type": "string"}},
+        "cuda_lost": {
+            "type": "object",
+            "required": ["after", "error"],
+            "properties": {"after": {"type": "string"}, "error": {"type": "string"}},
+        },
         "ab": {
             "type": "object",
             "required": ["id", "side", "rounds"],

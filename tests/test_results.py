@@ -106,3 +106,15 @@ def test_validate_accepts_factory_runs() -> None:
             ]
         )
     )
+
+
+def test_a_run_that_lost_cuda_says_after_which_case() -> None:
+    from eigenbench.errors import ResultsFileError
+    from eigenbench.results import validate_run
+
+    run = make_run([])
+    run["cuda_lost"] = {"after": "w/i/cuda/float32/n=4", "error": "RuntimeError: illegal"}
+    validate_run(run)
+    run["cuda_lost"] = {"after": "w/i/cuda/float32/n=4"}
+    with pytest.raises(ResultsFileError, match="cuda_lost"):
+        validate_run(run)
