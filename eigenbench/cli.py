@@ -27,9 +27,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
-def _devices(choice: str) -> tuple[str, ...]:
+def _devices(choice: str, *, assume_gpu: bool = False) -> tuple[str, ...]:
+    """The devices `--device` names. `assume_gpu` (for `plan`): `cuda` and `all` list the CUDA
+    cases as a GPU machine would run them, whether or not this machine has one."""
     from eigenbench.runner import cuda_available
 
+    if assume_gpu and choice in ("cuda", "all"):
+        return ("cuda",) if choice == "cuda" else ("cpu", "cuda")
     has_cuda = cuda_available()
     if choice == "cuda" and not has_cuda:
         raise EnvironmentProblem(
@@ -101,11 +105,14 @@ def _measure_options(args: argparse.Namespace) -> Any:
     try:
         return MeasureOptions(**kw)
     except ValueError as exc:
-        raise UsageError(f"eigenbench run: {exc}") from None
+        raise UsageError(f"eigenbench {args.command}: {exc}") from None
 
 
-def _plan_run(args: argparse.Namespace) -> tuple[list[str], tuple[str, ...], Any, list[Any]]:
-    """Suite names, devices, RunOptions and cases that `run` (or `check`) arguments ask for."""
+def _plan_run(
+    args: argparse.Namespace, *, assume_gpu: bool = False
+) -> tuple[list[str], tuple[str, ...], Any, list[Any]]:
+    """Suite names, devices, RunOptions and cases that `run` (or `check`, `plan`) arguments
+    ask for; `assume_gpu` as in `_devices`."""
     from eigenbench.spec import expand
     from eigenbench.suites import available, load_suite
 
@@ -117,7 +124,7 @@ def _plan_run(args: argparse.Namespace) -> tuple[list[str], tuple[str, ...], Any
         if args.threads < 1:
             raise UsageError(f"eigenbench {args.command}: --threads must be at least 1")
         torch.set_num_threads(args.threads)
-    devices = _devices(args.device)
+    devices = _devices(args.device, assume_gpu=assume_gpu)
     options = _run_options(args, devices)
     cases = [c for s in suites for c in expand(s, devices=devices, quick=args.quick)]
     if args.filter:
@@ -141,16 +148,56 @@ def _run_options(args: argparse.Namespace, devices: tuple[str, ...]) -> Any:
         raise UsageError(f"eigenbench {args.command}: --rounds: {exc}") from None
 
 
+def _baseline_records(machine_key: str | None, err: Any) -> dict[str, dict[str, Any]]:
+    """This machine's baseline records by case id, for estimates; {} when there is none or it
+    cannot be read (a warning: an estimate is no reason to stop)."""
+    from eigenbench.baseline import baseline_dir, load_runs_from
+
+    if not machine_key:
+        return {}
+    try:
+        folder = baseline_dir(machine_key)
+        if not folder.is_dir():
+            return {}
+        return {r["id"]: r for r in load_runs_from(folder)["records"]}
+    except EigenbenchError as exc:
+        err.print(f"warning: baseline not used for estimates: {exc}", markup=False)
+        return {}
+
+
+def _estimates(runner: Any, cases: list[Any], err: Any) -> dict[str, float]:
+    """Estimated seconds of the cases `runner` has still to measure, by case id."""
+    from eigenbench.plan import estimate_plan
+    from eigenbench.runner import unavailable_reason
+
+    done = {r["id"] for r in runner.run_doc["records"]}
+    todo = [c for c in cases if c.id not in done]
+    baseline = _baseline_records(runner.env.get("machine_key"), err)
+    try:
+        plan = estimate_plan(
+            todo,
+            runner.options,
+            baseline,
+            unavailable=lambda c: unavailable_reason(c, has_cuda=runner.has_cuda),
+        )
+    except EigenbenchError as exc:  # a broken prior in a suite
+        err.print(f"warning: no time estimate: {exc}", markup=False)
+        return {}
+    return {c.id: c.seconds for c in plan.cases}
+
+
 def _measure(runner: Any, cases: list[Any], out: Path, what: str) -> dict[str, Any] | None:
     """Run `cases` with `runner` into `out`, showing progress; None when interrupted."""
     from rich.console import Console
 
-    from eigenbench.console import Progress
+    from eigenbench.console import Progress, fmt_duration
 
     runner.out_path = out
     err = Console(stderr=True)
-    err.print(f"eigenbench: {len(cases)} cases of {what} → {out}")
-    with Progress(len(cases)) as progress:
+    estimates = _estimates(runner, cases, err)
+    eta = f" (estimated {fmt_duration(sum(estimates.values()))})" if estimates else ""
+    err.print(f"eigenbench: {len(cases)} cases of {what} → {out}{eta}", soft_wrap=True)
+    with Progress(len(cases), estimates=estimates) as progress:
         runner.on_record = progress.advance
         try:
             return dict(runner.run(cases))
@@ -201,7 +248,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 130
     Console(width=160).print(results_table(run["records"], title=f"run {run['run_id']}"))
     Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}")
-    return 0
+    return _cuda_lost_exit(runner)
+
+
+def _cuda_lost_exit(runner: Any) -> int:
+    """0, or exit 4 with one line when a sticky CUDA error stopped the run's CUDA cases."""
+    if runner.cuda_lost is None:
+        return 0
+    print(f"eigenbench: error: {runner.cuda_lost}", file=sys.stderr)
+    return EnvironmentProblem.exit_code
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -226,9 +281,12 @@ def cmd_check(args: argparse.Namespace) -> int:
     def runner() -> Runner:
         return Runner(env=env, options=options, out_path=None, command=_command_line())
 
-    run = _measure(runner(), cases, out, _what(names, devices))
+    first = runner()
+    run = _measure(first, cases, out, _what(names, devices))
     if run is None:
         return 130
+    if first.cuda_lost is not None:  # CUDA cases were not measured: nothing to judge them by
+        return _cuda_lost_exit(first)
     settings = _compare_settings(args)
     result = compare_runs(baseline, run, **settings)
     again = set(suspects(result))
@@ -302,6 +360,51 @@ def cmd_ab(args: argparse.Namespace) -> int:
         path = save_run(run, out_dir / f"ab-{run['ab']['id']}-{side}.json")
         err.print(f"wrote {path}: {_status_counts(run)}")
     return _show_result(paired_compare(base_run, head_run, threshold=settings["threshold"]), args)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from eigenbench import env as envmod
+    from eigenbench.console import plan_view
+    from eigenbench.plan import estimate_plan
+    from eigenbench.runner import cuda_available, unavailable_reason
+
+    names, devices, options, cases = _plan_run(args, assume_gpu=True)
+    machine_key = envmod.collect(with_gpu="cuda" in devices)["machine_key"]
+    baseline = _baseline_records(machine_key, Console(stderr=True))
+    has_cuda = cuda_available()
+
+    def unavailable(case: Any) -> str | None:
+        if case.device == "cuda" and not has_cuda:
+            return None  # planned for a GPU machine, whose modules are not known here
+        return unavailable_reason(case)
+
+    plan = estimate_plan(cases, options, baseline, unavailable=unavailable)
+    if args.json:
+        doc = {
+            "suites": names,
+            "quick": args.quick,
+            "machine_key": machine_key,
+            "options": options.to_dict(),
+            **plan.to_dict(devices),
+        }
+        print(json.dumps(doc, indent=1))
+        return 0
+    title = f"plan: {' '.join(args.suites)} on {'+'.join(devices)}\n{_budget(options)}"
+    Console().print(plan_view(plan, title))
+    return 0
+
+
+def _budget(options: Any) -> str:
+    """The sampling budget of a run's options, in a few words."""
+    m = options.measure
+    parts = [f"≥ {m.min_samples} samples", f"≤ {m.max_time_s:g} s sampling"]
+    if m.timeout_s is not None:
+        parts.append(f"timeout {m.timeout_s:g} s")
+    if options.rounds > 1:
+        parts.append(f"{options.rounds} rounds")
+    return " · ".join(parts) + " per case"
 
 
 def _only_suites(baseline: dict[str, Any], suites: set[str], path: Path) -> dict[str, Any]:
@@ -434,16 +537,28 @@ def cmd_env(args: argparse.Namespace) -> int:
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """What to measure and how: shared by `run` and `check`."""
-    p.add_argument("suites", nargs="+", metavar="SUITE", help="suite names, or `all`")
-    p.add_argument("--quick", action="store_true", help="the small grid (CI)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="cpu")
-    p.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
+    """What to measure and how: shared by `run`, `check` and `ab`."""
+    _add_case_arguments(p)
     p.add_argument(
         "--isolate",
         action="store_true",
         help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
     )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    _add_measure_arguments(p)
+
+
+def _add_case_arguments(p: argparse.ArgumentParser) -> None:
+    """Which cases: shared by `run`, `check`, `ab` and `plan`."""
+    p.add_argument("suites", nargs="+", metavar="SUITE", help="suite names, or `all`")
+    p.add_argument("--quick", action="store_true", help="the small grid (CI)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="cpu")
+    p.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
+
+
+def _add_measure_arguments(p: argparse.ArgumentParser) -> None:
+    """How long to sample each case: shared by `run`, `check`, `ab` and `plan`."""
     p.add_argument(
         "--rounds",
         type=int,
@@ -452,8 +567,6 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="sample each case in N rounds spread over the run, pooled (same total budget); "
         "steadier medians between runs on shared machines (default 1)",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
     p.add_argument("--min-samples", dest="min_samples", type=int)
     p.add_argument(
         "--max-time",
@@ -551,6 +664,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_compare_arguments(chk)
     chk.set_defaults(func=cmd_check)
+
+    pl = sub.add_parser(
+        "plan",
+        help="the cases a run would measure and its estimated time (no GPU needed: "
+        "--device cuda lists the CUDA cases as a GPU machine would run them)",
+    )
+    _add_case_arguments(pl)
+    _add_measure_arguments(pl)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plan, seed=0, isolate=False, threads=None)
 
     rep = sub.add_parser("report", help="HTML report and PNG charts of a run")
     rep.add_argument("run", metavar="RUN.json")

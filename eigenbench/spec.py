@@ -21,6 +21,8 @@ KINDS = ("time", "convergence")
 ParamValue = int | float | str | bool
 Params = Mapping[str, ParamValue]
 Grid = Mapping[str, Sequence[ParamValue]] | Sequence[Mapping[str, ParamValue]]
+CallEstimate = Callable[[Params, str, str], float]
+"""(params, device, dtype) -> rough seconds per timed call, a prior for `eigenbench plan`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +39,9 @@ class Impl:
     prepare: Callable[[Any], Any] | None = None
     """Converts the shared inputs to what `fn` takes (e.g. to NumPy), once and untimed."""
     description: str = ""
+    call_estimate_s: CallEstimate | None = None
+    """This impl's own prior per call, when it differs much from the workload's (see
+    `Workload.call_estimate_s`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,10 @@ class Workload:
     measure: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of the run's MeasureOptions for this workload (e.g. fewer samples of a
     seconds-long training epoch); recorded in each record's `measure_overrides`."""
+    call_estimate_s: CallEstimate | None = None
+    """(params, device, dtype) -> rough seconds per timed call (for a convergence workload:
+    per step). A prior for `eigenbench plan` and the run's ETA only, used where this
+    machine's baseline lacks the case; never part of the version hash."""
 
     def grid_for(self, *, quick: bool, device: str) -> list[dict[str, ParamValue]]:
         """The parameter points to run, in declared order (sizes ascending)."""
@@ -225,6 +234,7 @@ def version_hash(workload: Workload, impl: Impl) -> str:
     """Short hash of what defines a case's meaning: the code of its workload and impl, and grids.
 
     A changed hash means earlier timings of that case are not comparable (as asv's `version`).
+    Timing priors (`call_estimate_s`) and descriptions are not part of it.
     """
     parts = [
         workload.name,
@@ -304,6 +314,15 @@ def _check_workload(w: Workload, where: str) -> None:
     for label in ("make_inputs", "reference", "validate", "bind"):
         if not callable(getattr(w, label)):
             raise SuiteError(f"{where}: {label} is not callable")
+    _check_estimate(w.call_estimate_s, where)
+
+
+def _check_estimate(estimate: object, where: str) -> None:
+    if estimate is not None and not callable(estimate):
+        raise SuiteError(
+            f"{where}: call_estimate_s must be callable (params, device, dtype) -> seconds "
+            f"or None, got {type(estimate).__name__}"
+        )
 
 
 def _check_impl(impl: Impl, names: list[str], where: str) -> None:
@@ -319,6 +338,7 @@ def _check_impl(impl: Impl, names: list[str], where: str) -> None:
             f"{where}: impl {impl.name!r}: devices must be a non-empty subset "
             f"of {DEVICES}, got {sorted(impl.devices)}"
         )
+    _check_estimate(impl.call_estimate_s, f"{where}: impl {impl.name!r}")
 
 
 def _check_grid(grid: object, where: str) -> None:

@@ -11,7 +11,8 @@ import torch
 from eigenbench.eigcheck import validate_eigenvectors, validate_gradient
 from eigenbench.inputs import generator, torch_dtype
 from eigenbench.ops.eigh_backward import VARIANTS
-from eigenbench.spec import Impl, Params, Suite, Validation, Workload
+from eigenbench.solver_costs import FLOAT64_FACTOR, torch_cuda_eigh_s, torch_eigh_prior
+from eigenbench.spec import CallEstimate, Impl, Params, Suite, Validation, Workload
 
 BOTH = frozenset({"cpu", "cuda"})
 
@@ -84,6 +85,43 @@ def small_enough_for_v1(params: Params, device: str) -> bool:
     return int(params["n"]) <= (32 if device == "cpu" else 64)
 
 
+def _mean_of_phases(backward_s: Callable[[int, int, str, str], float]) -> CallEstimate:
+    """A per-call prior, the mean of the fwd phase (an `eigh`) and the bwd phase."""
+
+    def prior(params: Params, device: str, dtype: str) -> float:
+        b, n = int(params["batch"]), int(params["n"])
+        return 0.5 * (torch_eigh_prior(params, device, dtype) + backward_s(b, n, device, dtype))
+
+    return prior
+
+
+def _f64(device: str, dtype: str) -> float:
+    return FLOAT64_FACTOR[device] if dtype == "float64" else 1.0
+
+
+def closed_form_bwd_s(b: int, n: int, device: str, dtype: str) -> float:
+    """v3, final, autograd through eigh: a few batched matmuls (CPU: 2-core VM, b = 5)."""
+    if device == "cuda":
+        return 3e-4 + b * n**3 * 1e-13
+    return _f64(device, dtype) * (2e-4 + b * n**3 * 1e-10)
+
+
+def v2_bwd_s(b: int, n: int, device: str, dtype: str) -> float:
+    """A loop over the n eigenvalues, each forming P_k = Y diag(L_k) Yᵀ."""
+    per_k = 8e-5 + b * n**3 * 1e-13 if device == "cuda" else 5e-5 + b * n**3 * 2e-11
+    return n * per_k * _f64(device, dtype)
+
+
+def v1_bwd_s(b: int, n: int, device: str, dtype: str) -> float:
+    """A loop over the n eigenvalues, each a batched pinv (an SVD); on CUDA a per-matrix
+    loop for n > 32, at about twice torch's eigh loop per matrix."""
+    if device == "cuda":
+        per_k = 3e-4 + (b * 3e-6 if n <= 32 else 2 * torch_cuda_eigh_s(b, n, dtype))
+    else:
+        per_k = 1e-4 + b * 1.1e-4 * (n / 32) ** 2.3 * _f64(device, dtype)
+    return n * per_k
+
+
 CPU_POINTS = [{"batch": 5, "n": n, "spectrum": "random"} for n in (8, 16, 32, 64, 128)]
 EIGH_BACKWARD = Workload(
     name="eigh_backward",
@@ -95,8 +133,15 @@ EIGH_BACKWARD = Workload(
             devices=BOTH,
             when=small_enough_for_v1,
             description="pseudo-inverse of S − λ_k I per eigenvalue",
+            call_estimate_s=_mean_of_phases(v1_bwd_s),
         ),
-        Impl("v2", variant("v2"), devices=BOTH, description="loop over eigenvalues"),
+        Impl(
+            "v2",
+            variant("v2"),
+            devices=BOTH,
+            description="loop over eigenvalues",
+            call_estimate_s=_mean_of_phases(v2_bwd_s),
+        ),
         Impl("v3", variant("v3"), devices=BOTH, description="vectorised over eigenvalues"),
         Impl("final", variant("final"), devices=BOTH, description="single expression"),
         Impl("eigh", variant("eigh"), devices=BOTH, description="autograd through eigh"),
@@ -109,8 +154,12 @@ EIGH_BACKWARD = Workload(
     dtypes=("float32", "float64"),
     grid=[*CPU_POINTS, {"batch": 5, "n": 8, "spectrum": "repeated"}],
     quick_grid=[{"batch": 5, "n": 32, "spectrum": "random"}],
-    gpu_grid=[{"batch": 1000, "n": n, "spectrum": "random"} for n in (16, 32, 64, 128)]
-    + [{"batch": 5, "n": 8, "spectrum": "repeated"}],
+    gpu_grid=[
+        {"batch": 1000, "n": 32, "spectrum": "random"},
+        {"batch": 16, "n": 128, "spectrum": "random"},
+        {"batch": 5, "n": 8, "spectrum": "repeated"},
+    ],
+    call_estimate_s=_mean_of_phases(closed_form_bwd_s),  # priors until a GPU baseline exists
 )
 
 SUITE = Suite(name="eigh_backward", description=__doc__.splitlines()[0], workloads=(EIGH_BACKWARD,))

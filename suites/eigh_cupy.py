@@ -11,6 +11,7 @@ import torch
 
 from eigenbench.eigcheck import sym64, validate_eigenvectors, validate_gradient
 from eigenbench.inputs import symmetric_batch
+from eigenbench.solver_costs import cupy_eigh_prior, torch_affordable, torch_eigh_prior
 from eigenbench.spec import Impl, Params, Suite, Validation, Workload
 from eigenbench.validate import within_tolerance
 
@@ -48,8 +49,8 @@ EIGH = Workload(
     name="eigh",
     description="Eigenvalues and eigenvectors of a batch of symmetric matrices",
     impls=(
-        Impl("torch", torch.linalg.eigh, devices=BOTH),
-        Impl("cupy", cupy_eigh, devices=CUDA, requires=("cupy",)),
+        Impl("torch", torch.linalg.eigh, devices=BOTH, when=torch_affordable),
+        Impl("cupy", cupy_eigh, devices=CUDA, requires=("cupy",), call_estimate_s=cupy_eigh_prior),
     ),
     make_inputs=make_inputs,
     reference=eigh_reference,
@@ -58,6 +59,7 @@ EIGH = Workload(
     quick_grid=[{"batch": 20, "n": 33}],
     gpu_grid=[{"batch": b, "n": 100} for b in (10, 100, 500, 2000)]
     + [{"batch": 500, "n": n} for n in (32, 33, 256)],
+    call_estimate_s=torch_eigh_prior,  # priors (see eigenbench.solver_costs) until a GPU baseline
 )
 
 
@@ -111,9 +113,15 @@ KTH = Workload(
     name="kth_eigenvalue",
     description="λ_k (k = n/2) with backward q_k q_kᵀ: CuPy or torch solver, vs eigvalsh",
     impls=(
-        Impl("torch_eigvalsh", torch_eigvalsh_kth, devices=BOTH),
-        Impl("kth_torch", kth_of("torch"), devices=BOTH),
-        Impl("kth_cupy", kth_of("cupy"), devices=CUDA, requires=("cupy",)),
+        Impl("torch_eigvalsh", torch_eigvalsh_kth, devices=BOTH, when=torch_affordable),
+        Impl("kth_torch", kth_of("torch"), devices=BOTH, when=torch_affordable),
+        Impl(
+            "kth_cupy",
+            kth_of("cupy"),
+            devices=CUDA,
+            requires=("cupy",),
+            call_estimate_s=cupy_eigh_prior,
+        ),
     ),
     make_inputs=make_inputs,
     reference=kth_reference,
@@ -122,7 +130,8 @@ KTH = Workload(
     phases=("fwd", "fwd_bwd"),
     grid=[{"batch": 500, "n": 100}],
     quick_grid=[{"batch": 20, "n": 33}],
-    gpu_grid=[{"batch": 500, "n": 100}, {"batch": 500, "n": 30}, {"batch": 500, "n": 45}],
+    gpu_grid=[{"batch": 500, "n": 100}, {"batch": 500, "n": 30}],
+    call_estimate_s=torch_eigh_prior,  # the fwd and fwd_bwd phases alike: a rough prior
 )
 
 SUITE = Suite(name="eigh_cupy", description=__doc__.splitlines()[0], workloads=(EIGH, KTH))

@@ -18,6 +18,24 @@ from eigenbench.validate import DEFAULT_RTOL, array_errors
 BOTH = frozenset({"cpu", "cuda"})
 
 
+def exp_step_s(params: Params, device: str, dtype: str) -> float:
+    """Prior per step of W = exp(sym(X)): Padé matmuls forward and backward (CPU: the 2-core
+    VM; CUDA: a guess until a GPU baseline exists)."""
+    work = int(params["batch"]) * int(params["n"]) ** 3
+    return 1e-3 + work * 2e-12 if device == "cuda" else 4e-4 + work * 1.6e-9
+
+
+def cholesky_step_s(params: Params, device: str, dtype: str) -> float:
+    """Prior per step of W = L Lᵀ: a triangular product and its backward."""
+    work = int(params["batch"]) * int(params["n"]) ** 3
+    return 6e-4 + work * 2e-12 if device == "cuda" else 1.6e-4 + work * 5e-11
+
+
+def fit_step_s(params: Params, device: str, dtype: str) -> float:
+    """Prior per Adam step of the fit (n ≤ 32: launch-bound on CUDA)."""
+    return 1.5e-3 if device == "cuda" else 5e-4
+
+
 def raw_inputs(params: Params, device: str, dtype: str, seed: int) -> dict[str, torch.Tensor]:
     """A raw parameter X (batch × n × n, scaled so W is well conditioned) and a fixed
     upstream gradient G for the loss ⟨W, G⟩."""
@@ -69,15 +87,16 @@ STEP = Workload(
     description="Forward + backward of W = f(X) for a batch of n×n raw parameters",
     impls=(
         Impl("symmetric_exp", step_of(SymmetricExp()), devices=BOTH),
-        Impl("cholesky", step_of(CholeskySPD()), devices=BOTH),
+        Impl("cholesky", step_of(CholeskySPD()), devices=BOTH, call_estimate_s=cholesky_step_s),
     ),
     make_inputs=raw_inputs,
     reference=reference_w,
     validate=validate_step,
     grid={"batch": [1, 16], "n": [8, 32, 128]},
     quick_grid=[{"batch": 4, "n": 16}],
-    gpu_grid={"batch": [1, 64], "n": [32, 128, 512]},
+    gpu_grid={"batch": [1, 64], "n": [32, 128]},
     phases=("step",),
+    call_estimate_s=exp_step_s,
 )
 
 
@@ -121,7 +140,8 @@ FIT = Workload(
     validate=validate_fit,
     grid=[{"n": 8, "cond": 10.0}, {"n": 32, "cond": 10.0}, {"n": 16, "cond": 100.0}],
     quick_grid=[{"n": 8, "cond": 10.0}],
-    gpu_grid=[{"n": 32, "cond": 10.0}, {"n": 128, "cond": 10.0}, {"n": 16, "cond": 100.0}],
+    gpu_grid=[{"n": 32, "cond": 10.0}, {"n": 16, "cond": 100.0}],
+    call_estimate_s=fit_step_s,
 )
 
 SUITE = Suite(

@@ -10,10 +10,39 @@ import torch
 
 from eigenbench.inputs import torch_dtype
 from eigenbench.ops.spectral import SpectralRegressor, make_housing_like, train_epoch
-from eigenbench.spec import Impl, Params, Suite, Validation, Workload
+from eigenbench.solver_costs import TORCH_BATCHED_MAX_N, torch_cuda_eigh_s
+from eigenbench.spec import CallEstimate, Impl, Params, Suite, Validation, Workload
 
 BATCH_SIZE = 10  # the seed's minibatch
 LR = 1e-4  # the seed's AdamW learning rate
+
+
+def epoch_s(per_step_s: Callable[[int, str], float]) -> CallEstimate:
+    """A per-epoch prior: rows / BATCH_SIZE optimizer steps."""
+
+    def prior(params: Params, device: str, dtype: str) -> float:
+        steps = -(-int(params["rows"]) // BATCH_SIZE)
+        scale = 1.3 if device == "cpu" and dtype == "float64" else 1.0
+        return steps * per_step_s(int(params["dim"]), device) * scale
+
+    return prior
+
+
+def torch_step_s(dim: int, device: str) -> float:
+    """CPU (2-core VM): 0.6 ms at dim 10, 5.8 ms at dim 30. CUDA (a guess until a GPU baseline):
+    an epoch at dim 30 ≈ 1.5-2 s, launch-bound while torch's eigh is batched (dim ≤ 32)."""
+    if device == "cuda":
+        return (
+            0.85e-3
+            if dim <= TORCH_BATCHED_MAX_N
+            else 0.5e-3 + torch_cuda_eigh_s(10, dim, "float32")
+        )
+    return 4e-4 + dim**3 * 2e-7
+
+
+def cupy_step_s(dim: int, device: str) -> float:
+    """CUDA (a guess): an epoch at dim 30 ≈ 2.5-3 s."""
+    return 1.33e-3 * max(1.0, dim / 30) ** 0.5
 
 
 def make_inputs(params: Params, device: str, dtype: str, seed: int) -> dict[str, Any]:
@@ -76,7 +105,13 @@ SPECTRAL = Workload(
     description=f"One epoch of AdamW (lr {LR}, batch {BATCH_SIZE}) on housing-like data",
     impls=(
         Impl("torch", epoch_with("torch"), devices=frozenset({"cpu", "cuda"})),
-        Impl("cupy", epoch_with("cupy"), devices=frozenset({"cuda"}), requires=("cupy",)),
+        Impl(
+            "cupy",
+            epoch_with("cupy"),
+            devices=frozenset({"cuda"}),
+            requires=("cupy",),
+            call_estimate_s=epoch_s(cupy_step_s),
+        ),
     ),
     make_inputs=make_inputs,
     reference=reference,
@@ -84,7 +119,9 @@ SPECTRAL = Workload(
     bind=bind,
     grid=[{"rows": 20640, "dim": 30}, {"rows": 20640, "dim": 45}],
     quick_grid=[{"rows": 500, "dim": 10}],
+    gpu_grid=[{"rows": 20640, "dim": 30}],
     measure={"min_samples": 3, "warmup_s": 0.0},
+    call_estimate_s=epoch_s(torch_step_s),
 )
 
 SUITE = Suite(name="spectral_training", description=__doc__.splitlines()[0], workloads=(SPECTRAL,))

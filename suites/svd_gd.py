@@ -52,6 +52,19 @@ def reference(a: torch.Tensor, params: Params, phase: str) -> tuple[torch.Tensor
 
 GRID = [{"matrix": m} for m in [*SEED_MATRICES, *LARGER]]
 
+
+def descent_step_s(params: Params, device: str, dtype: str) -> float:
+    """Prior per optimizer step: a few dozen small kernels (CPU: the 2-core VM, 0.3-0.5 ms;
+    CUDA: a guess until a GPU baseline exists)."""
+    return 8e-4 if device == "cuda" else 4e-4
+
+
+def svd_s(params: Params, device: str, dtype: str) -> float:
+    """Prior per `torch.linalg.svd` of one small matrix (the seed's are at most 7 × 4)."""
+    m, n = LARGER.get(str(params["matrix"]), (7, 4))
+    return 1e-3 if device == "cuda" else 1e-5 + m * n * min(m, n) * 1.2e-9
+
+
 DESCENT = Workload(
     name="svd_descent",
     description="U diag(a²) Vᵀ ≈ A by descent on reconstruction + orthonormality penalties",
@@ -76,6 +89,8 @@ DESCENT = Workload(
     validate=validate_factors,
     grid=GRID,
     quick_grid=[{"matrix": "m1_5x4"}],
+    gpu_grid=[{"matrix": "m1_5x4"}],
+    call_estimate_s=descent_step_s,
 )
 
 
@@ -103,6 +118,7 @@ DIRECT = Workload(
     validate=validate_svd,
     grid=GRID,
     quick_grid=[{"matrix": "m1_5x4"}],
+    call_estimate_s=svd_s,
 )
 
 SUITE = Suite(name="svd_gd", description=__doc__.splitlines()[0], workloads=(DESCENT, DIRECT))

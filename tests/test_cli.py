@@ -225,3 +225,60 @@ def test_check_without_a_baseline_exits_2_before_measuring(
     assert code == 2
     assert "no baseline" in capsys.readouterr().err
     assert not out.exists()
+
+
+LOST_SUITE = """
+import numpy as np
+import torch
+
+from eigenbench.spec import Impl, Suite, Workload
+from eigenbench.validate import within_tolerance
+
+
+def make_inputs(params, device, dtype, seed):
+    if device == "cuda":
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+    return torch.eye(int(params["n"]))
+
+
+W = Workload(
+    name="w",
+    impls=(
+        Impl("a", torch.linalg.eigvalsh, devices=frozenset({"cpu", "cuda"})),
+        Impl("b", torch.linalg.eigvalsh, devices=frozenset({"cpu", "cuda"})),
+    ),
+    make_inputs=make_inputs,
+    reference=lambda x, p, ph: np.linalg.eigvalsh(x.double().numpy()),
+    validate=within_tolerance("numpy"),
+    grid=[{"n": 4}],
+    quick_grid=[{"n": 4}],
+)
+SUITE = Suite("lost", (W,))
+"""
+
+
+def test_a_lost_cuda_context_keeps_the_cpu_cases_and_exits_4(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    import eigenbench.env
+
+    (tmp_path / "lost.py").write_text(LOST_SUITE)
+    monkeypatch.setenv("EIGENBENCH_SUITES", str(tmp_path))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # a GPU machine…
+    monkeypatch.setattr(eigenbench.env, "gpu_info", lambda: None)  # …whose details we skip
+    out = tmp_path / "run.json"
+    args = ["run", "lost", "--device", "all", "--out", str(out), "--max-time", "0.05"]
+    assert main([*args, "--warmup", "0"]) == 4
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("eigenbench: error: CUDA context lost after w/a/cuda/")
+    run = load_run(out)
+    status = {(r["impl"], r["device"]): r["status"] for r in run["records"]}
+    assert status == {
+        ("a", "cuda"): "failed",
+        ("b", "cuda"): "skipped",
+        ("a", "cpu"): "ok",
+        ("b", "cpu"): "ok",
+    }
+    assert run["status"] == "complete" and run["cuda_lost"]["after"].startswith("w/a/cuda/")
