@@ -1,5 +1,6 @@
 # eigenbench — `make bench` (CPU) and `make test` work on a fresh clone with nothing installed.
 # On a GPU box whose Python already has torch+CUDA, CuPy etc. and no package index:
+#   make gpu-check OUT=DIR               (python3, installs nothing; the one command of a GPU loan)
 #   make bench-gpu PYTHON=python3        (installs nothing when its imports work)
 
 VENV        ?= .venv
@@ -23,7 +24,7 @@ endif
 EIGENBENCH  := $(PY) -m eigenbench
 LATEST       = $(shell ls -t results/runs/*.json 2>/dev/null | grep -v '\.recheck\.json$$' | head -n 1)
 
-.PHONY: install test bench bench-full bench-gpu report check ab baseline lint clean python-ready
+.PHONY: install test bench bench-full bench-gpu gpu-check report check ab baseline lint clean python-ready
 
 install: $(READY)
 
@@ -53,9 +54,24 @@ bench-full: $(READY)
 	$(EIGENBENCH) run $(SUITES) --device cpu $(BENCH_ARGS)
 	$(MAKE) --no-print-directory report PYTHON=$(PYTHON)
 
+# The CUDA cases only, GPU grids sized to take at most ~6 minutes on an H100; a case past
+# --timeout is stopped and the bigger sizes of its impl are skipped.
+BENCH_GPU_ARGS ?= --min-samples 5 --max-time 1 --timeout 15
 bench-gpu: $(READY)
-	$(EIGENBENCH) run $(SUITES) --device all $(BENCH_ARGS)
+	$(EIGENBENCH) run $(SUITES) --device cuda $(BENCH_GPU_ARGS) $(BENCH_ARGS)
 	$(MAKE) --no-print-directory report PYTHON=$(PYTHON)
+
+# The one command a GPU session runs (device tool, timeout_s ~450): preflight, GPU tests,
+# selftest, eigenbench beside triton/torch timers, bench-gpu; at most 8 files in OUT
+# (default results/gpu-check), stopping itself within GPU_CHECK_BUDGET seconds. Installs
+# nothing: PYTHON (default python3) must already have torch with CUDA. Without a GPU it
+# exits 0 in seconds and its summary says so.
+GPU_CHECK_OUT    := $(if $(strip $(OUT)),$(OUT),results/gpu-check)
+GPU_CHECK_PY     := $(if $(strip $(PYTHON)),$(PYTHON),python3)
+GPU_CHECK_BUDGET ?= 420
+gpu-check:
+	$(GPU_CHECK_PY) tools/gpu_check.py --out "$(GPU_CHECK_OUT)" --budget $(GPU_CHECK_BUDGET) \
+	  --bench-args "$(BENCH_GPU_ARGS)"
 
 report: $(READY)
 	$(EIGENBENCH) report $(LATEST)
