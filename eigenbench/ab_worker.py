@@ -26,7 +26,8 @@ from typing import IO, Any
 
 from eigenbench.errors import EigenbenchError
 from eigenbench.results import json_line
-from eigenbench.runner import Runner, one_line
+from eigenbench.run.records import one_line
+from eigenbench.run.runner import Runner
 from eigenbench.spec import Case
 
 
@@ -64,17 +65,13 @@ class Side:
 
     def _plan(self, msg: Mapping[str, Any]) -> dict[str, Any]:
         from eigenbench import env as envmod
-        from eigenbench.isolate import run_options_from_dict
-        from eigenbench.spec import expand
-        from eigenbench.suites import available, load_suite
+        from eigenbench.run.options import RunOptions
+        from eigenbench.suites import cases_of, load_suites
 
-        options = run_options_from_dict(msg["options"])
+        options = RunOptions.from_dict(msg["options"])
         devices = tuple(msg["devices"])
-        names = available() if msg["suites"] == ["all"] else msg["suites"]
-        suites = [load_suite(name) for name in names]
-        cases = [c for s in suites for c in expand(s, devices=devices, quick=bool(msg["quick"]))]
-        if msg.get("filter"):
-            cases = [c for c in cases if msg["filter"] in c.id]
+        quick, text = bool(msg["quick"]), msg.get("filter")
+        cases = cases_of(load_suites(msg["suites"]), devices=devices, quick=quick, text=text)
         self.cases = {c.id: c for c in cases}
         env = envmod.collect(with_gpu="cuda" in devices)
         self.runner = Runner(env=env, options=options, out_path=None, command=msg["command"])

@@ -30,7 +30,7 @@ class _Parser(argparse.ArgumentParser):
 def _devices(choice: str, *, assume_gpu: bool = False) -> tuple[str, ...]:
     """The devices `--device` names. `assume_gpu` (for `plan`): `cuda` and `all` list the CUDA
     cases as a GPU machine would run them, whether or not this machine has one."""
-    from eigenbench.runner import cuda_available
+    from eigenbench.run.runner import cuda_available
 
     if assume_gpu and choice in ("cuda", "all"):
         return ("cuda",) if choice == "cuda" else ("cpu", "cuda")
@@ -113,11 +113,10 @@ def _plan_run(
 ) -> tuple[list[str], tuple[str, ...], Any, list[Any]]:
     """Suite names, devices, RunOptions and cases that `run` (or `check`, `plan`) arguments
     ask for; `assume_gpu` as in `_devices`."""
-    from eigenbench.spec import expand
-    from eigenbench.suites import available, load_suite
+    from eigenbench.suites import cases_of, load_suites
 
-    names = available() if args.suites == ["all"] else args.suites
-    suites = [load_suite(name) for name in names]
+    suites = load_suites(args.suites)
+    names = [s.name for s in suites]
     if args.threads is not None:
         import torch
 
@@ -126,14 +125,12 @@ def _plan_run(
         torch.set_num_threads(args.threads)
     devices = _devices(args.device, assume_gpu=assume_gpu)
     options = _run_options(args, devices)
-    cases = [c for s in suites for c in expand(s, devices=devices, quick=args.quick)]
-    if args.filter:
-        cases = [c for c in cases if args.filter in c.id]
+    cases = cases_of(suites, devices=devices, quick=args.quick, text=args.filter)
     return names, devices, options, cases
 
 
 def _run_options(args: argparse.Namespace, devices: tuple[str, ...]) -> Any:
-    from eigenbench.runner import RunOptions
+    from eigenbench.run.options import RunOptions
 
     try:
         return RunOptions(
@@ -167,8 +164,8 @@ def _baseline_records(machine_key: str | None, err: Any) -> dict[str, dict[str, 
 
 def _estimates(runner: Any, cases: list[Any], err: Any) -> dict[str, float]:
     """Estimated seconds of the cases `runner` has still to measure, by case id."""
-    from eigenbench.plan import estimate_plan
-    from eigenbench.runner import unavailable_reason
+    from eigenbench.run.plan import estimate_plan
+    from eigenbench.run.runner import unavailable_reason
 
     done = {r["id"] for r in runner.run_doc["records"]}
     todo = [c for c in cases if c.id not in done]
@@ -230,7 +227,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     from eigenbench import env as envmod
     from eigenbench.console import results_table
-    from eigenbench.runner import Runner
+    from eigenbench.run.runner import Runner
 
     names, devices, options, cases = _plan_run(args)
     env = envmod.collect(with_gpu="cuda" in devices)
@@ -266,7 +263,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from eigenbench.baseline import baseline_dir, load_runs_from
     from eigenbench.compare import compare_runs
     from eigenbench.recheck import confirm, suspects, with_rechecked
-    from eigenbench.runner import Runner
+    from eigenbench.run.runner import Runner
 
     names, devices, options, cases = _plan_run(args)
     env = envmod.collect(with_gpu="cuda" in devices)
@@ -367,8 +364,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from eigenbench import env as envmod
     from eigenbench.console import plan_view
-    from eigenbench.plan import estimate_plan
-    from eigenbench.runner import cuda_available, unavailable_reason
+    from eigenbench.run.plan import estimate_plan
+    from eigenbench.run.runner import cuda_available, unavailable_reason
 
     names, devices, options, cases = _plan_run(args, assume_gpu=True)
     machine_key = envmod.collect(with_gpu="cuda" in devices)["machine_key"]

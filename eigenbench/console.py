@@ -6,10 +6,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from eigenbench.plan import SOURCES, remaining_s, source_counts
+from eigenbench.run.plan import SOURCES, remaining_s, source_counts
 
 if TYPE_CHECKING:
-    from eigenbench.plan import Plan
+    from eigenbench.run.plan import Plan
 
 
 def fmt_seconds(s: float | None) -> str:

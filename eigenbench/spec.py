@@ -11,7 +11,7 @@ import inspect
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from eigenbench.errors import SuiteError
 
@@ -194,6 +194,28 @@ def case_id(
     return f"{workload}/{impl}/{device}/{dtype}/{ptxt}{tail}"
 
 
+class CaseIdParts(NamedTuple):
+    """The fields a case id holds (params as the strings the id shows)."""
+
+    workload: str
+    impl: str
+    device: str
+    dtype: str
+    params: dict[str, str]
+    phase: str
+
+
+def parse_case_id(case_id: str) -> CaseIdParts:
+    """The inverse of `case_id`, as far as text allows; missing fields read "?"."""
+    parts = case_id.split("/")
+    parts += ["?"] * (5 - len(parts))
+    workload, impl, device, dtype, ptxt = parts[:5]
+    params = dict(p.split("=", 1) for p in ptxt.split(",") if "=" in p)
+    return CaseIdParts(
+        workload, impl, device, dtype, params, parts[5] if len(parts) > 5 else "call"
+    )
+
+
 def _fmt(v: ParamValue) -> str:
     if isinstance(v, float) and v.is_integer() and abs(v) >= 1e6:
         return f"{v:.0e}"
@@ -228,6 +250,14 @@ def expand(suite: Suite, *, devices: Iterable[str], quick: bool) -> list[Case]:
                                 )
                             )
     return cases
+
+
+def find_case(suite: Suite, case_id: str, *, devices: Iterable[str], quick: bool) -> Case | None:
+    """The case of `suite` with this id on these devices and grid, or None."""
+    for case in expand(suite, devices=devices, quick=quick):
+        if case.id == case_id:
+            return case
+    return None
 
 
 def version_hash(workload: Workload, impl: Impl) -> str:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from eigenbench.errors import SuiteError
-from eigenbench.spec import Suite, check_suite
+from eigenbench.spec import Case, Suite, check_suite, expand
 
 
 def suites_dir() -> Path:
@@ -53,3 +53,16 @@ def load_suite(name: str, folder: Path | None = None) -> Suite:
     if suite.name != name:
         raise SuiteError(f"{path}: SUITE.name is {suite.name!r}, expected {name!r} (the file name)")
     return suite
+
+
+def load_suites(names: list[str]) -> list[Suite]:
+    """The named suites (`["all"]`: every suite), checked; SuiteError on the first bad one."""
+    return [load_suite(name) for name in (available() if names == ["all"] else names)]
+
+
+def cases_of(
+    suites: list[Suite], *, devices: tuple[str, ...], quick: bool, text: str | None = None
+) -> list[Case]:
+    """The suites' cases on these devices, in order; with `text`, those whose id contains it."""
+    cases = [c for s in suites for c in expand(s, devices=devices, quick=quick)]
+    return [c for c in cases if text in c.id] if text else cases

@@ -15,7 +15,7 @@ from eigenbench.ab_worker import serve
 from eigenbench.cli import main
 from eigenbench.paired import is_ab_pair
 from eigenbench.results import load_run, validate_run
-from eigenbench.runner import RunOptions
+from eigenbench.run.options import RunOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 PLANTED_A = {"planted/a/cpu/float32/n=16", "planted/a/cpu/float32/n=32"}

@@ -8,10 +8,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from eigenbench.convergence import follow, thin, to_record
 from eigenbench.measure.loop import MeasureOptions
 from eigenbench.results import load_run
-from eigenbench.runner import Runner, RunOptions
+from eigenbench.run.convergence import follow, thin, to_record
+from eigenbench.run.options import RunOptions
+from eigenbench.run.runner import Runner
 from eigenbench.spec import Convergence, Impl, Suite, Workload, expand
 from eigenbench.validate import within_tolerance
 

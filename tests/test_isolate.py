@@ -12,10 +12,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from eigenbench import isolate
 from eigenbench.measure.loop import MeasureOptions
 from eigenbench.results import RECORD_SCHEMA
-from eigenbench.runner import RunOptions
+from eigenbench.run import isolate
+from eigenbench.run.options import RunOptions
+from eigenbench.spec import find_case
 from eigenbench.suites import load_suite
 
 MIB = 1 << 20
@@ -224,7 +225,9 @@ def test_unknown_case_id_is_a_failed_record(suites: Path) -> None:
 def test_error_in_the_child_before_the_case_is_a_failed_record(
     suites: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    case = isolate.find_case(load_suite("iso", suites), case_id("small"), OPTIONS)
+    case = find_case(
+        load_suite("iso", suites), case_id("small"), devices=OPTIONS.devices, quick=OPTIONS.quick
+    )
     assert case is not None
     monkeypatch.setenv("ISO_BREAK", "1")  # the child's import of the suite now fails
     rec = isolate.run_isolated(
@@ -269,17 +272,17 @@ def test_run_options_round_trip() -> None:
         memory=False,
         host_blocking=False,
     )
-    assert isolate.run_options_from_dict(opts.to_dict()) == opts
-    assert isolate.run_options_from_dict(RunOptions().to_dict()) == RunOptions()
+    assert RunOptions.from_dict(opts.to_dict()) == opts
+    assert RunOptions.from_dict(RunOptions().to_dict()) == RunOptions()
 
 
 def test_run_options_reject_unknown_keys() -> None:
     with pytest.raises(ValueError, match="unknown keys \\['bogus'\\]"):
-        isolate.run_options_from_dict({**RunOptions().to_dict(), "bogus": 1})
+        RunOptions.from_dict({**RunOptions().to_dict(), "bogus": 1})
     with pytest.raises(ValueError, match="measure: unknown keys"):
-        isolate.run_options_from_dict({"measure": {"nope": 1}})
+        RunOptions.from_dict({"measure": {"nope": 1}})
     with pytest.raises(TypeError, match="mapping"):
-        isolate.run_options_from_dict([])  # type: ignore[arg-type]
+        RunOptions.from_dict([])  # type: ignore[arg-type]
 
 
 def test_peak_source_prefers_the_childs_reset_hwm_then_its_own_maxrss() -> None:

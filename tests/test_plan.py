@@ -15,7 +15,8 @@ from eigenbench.cli import main
 from eigenbench.console import Progress, fmt_duration
 from eigenbench.errors import SuiteError
 from eigenbench.measure.loop import MeasureOptions
-from eigenbench.plan import (
+from eigenbench.run.options import RunOptions
+from eigenbench.run.plan import (
     CASE_OVERHEAD_S,
     SKIPPED_S,
     CallCost,
@@ -24,7 +25,6 @@ from eigenbench.plan import (
     estimate_plan,
     remaining_s,
 )
-from eigenbench.runner import RunOptions
 from eigenbench.solver_costs import loglog, torch_affordable
 from eigenbench.spec import (
     Convergence,

@@ -13,7 +13,8 @@ from fakes import FakeClock
 
 from eigenbench.measure.loop import MeasureOptions
 from eigenbench.results import load_run
-from eigenbench.runner import Runner, RunOptions, dominates
+from eigenbench.run.options import RunOptions
+from eigenbench.run.runner import Runner, dominates
 from eigenbench.spec import Impl, Suite, Workload, expand
 from eigenbench.suites import load_suite
 from eigenbench.validate import within_tolerance
@@ -82,7 +83,7 @@ def run(
         command="test",
         clock_factory=(lambda c: clock)
         if clock
-        else __import__("eigenbench.runner", fromlist=["default_clock"]).default_clock,
+        else __import__("eigenbench.run.runner", fromlist=["default_clock"]).default_clock,
         has_cuda=lambda: has_cuda,
     )
     return runner.run(expand(suite, devices=devices, quick=quick))
@@ -341,7 +342,7 @@ def test_memory_is_released_after_the_failure_not_inside_it(
     import gc
     import weakref
 
-    import eigenbench.runner as runner_mod
+    import eigenbench.run.runner as runner_mod
 
     pinned: list[Any] = []
     seen: list[bool] = []
@@ -370,7 +371,7 @@ def test_memory_is_released_after_the_failure_not_inside_it(
     ],
 )
 def test_allocation_failures_count_as_out_of_memory(message: str) -> None:
-    from eigenbench.runner import is_out_of_memory
+    from eigenbench.run.records import is_out_of_memory
 
     assert is_out_of_memory(RuntimeError(message))
     assert not is_out_of_memory(RuntimeError("solver did not converge"))

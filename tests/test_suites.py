@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from eigenbench.measure.loop import MeasureOptions
-from eigenbench.runner import Runner, RunOptions
+from eigenbench.run.options import RunOptions
+from eigenbench.run.runner import Runner
 from eigenbench.spec import expand
 from eigenbench.suites import available, load_suite
 

@@ -29,7 +29,7 @@ from eigenbench.compare import CompareResult
 from eigenbench.env import collect
 from eigenbench.paired import paired_compare
 from eigenbench.results import load_run, save_run
-from eigenbench.runner import RunOptions
+from eigenbench.run.options import RunOptions
 
 SUITES = ["planted", "eigvalsh_batched"]
 PLANTED = "a"

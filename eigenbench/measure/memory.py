@@ -15,9 +15,10 @@ _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
-def _status_bytes(field: str) -> int | None:
+def status_bytes(field: str, path: Path = _STATUS) -> int | None:
+    """A `/proc/<pid>/status` figure in bytes (e.g. VmRSS, VmHWM; this process by default)."""
     try:
-        match = re.search(rf"^{field}:\s+(\d+)\s*kB", _STATUS.read_text(), re.MULTILINE)
+        match = re.search(rf"^{field}:\s+(\d+)\s*kB", path.read_text(), re.MULTILINE)
     except OSError:
         return None
     return int(match.group(1)) * 1024 if match else None
@@ -35,9 +36,9 @@ def cpu_peak_rss(fn: Callable[[], Any]) -> dict[str, Any] | None:
         _CLEAR_REFS.write_text("5")
     except OSError:
         return None
-    before = _status_bytes("VmRSS")
+    before = status_bytes("VmRSS")
     fn()
-    peak = _status_bytes("VmHWM")
+    peak = status_bytes("VmHWM")
     if before is None or peak is None:
         return None
     return {"peak_bytes": max(0, peak - before), "kind": "cpu_rss_growth"}

@@ -1,9 +1,10 @@
 """`--isolate`: one case in a fresh child process, killed at its budget, with its own peak RSS.
 
-The parent starts `python -m eigenbench.isolate`, polls `os.wait4(pid, WNOHANG)` every ~10 ms,
-kills the child's process group when the case budget passes, and reads the peak RSS of that
-exact child. The child loads the suite, finds the case by id, runs `Runner.run_case` and
-writes `{"record": …}` (or `{"error": …}`) to a result file atomically.
+The parent starts `python -m eigenbench.run.isolate_child`, polls `os.wait4(pid, WNOHANG)`
+every ~10 ms, kills the child's process group when the case budget passes, and reads the peak
+RSS of that exact child. The child (`isolate_child`) loads the suite, finds the case by id,
+runs `Runner.run_case` and writes `{"record": …}` (or `{"error": …}`) to a result file
+atomically.
 
 Why not `ru_maxrss` alone: a child started by `subprocess` (vfork + exec) inherits the
 parent's high-water RSS into its own `ru_maxrss` (a parent that once held 1 GiB gives even an
@@ -14,25 +15,24 @@ is the child's own), and the parent's last reading of the child's `VmHWM` is the
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import json
 import os
-import re
-import resource
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eigenbench.measure.loop import MeasureOptions
-from eigenbench.runner import UNMEASURED, RunOptions, base_record
-from eigenbench.spec import DEVICES, Case, Suite, expand
+import eigenbench
+from eigenbench.measure.memory import status_bytes
+from eigenbench.run.options import RunOptions
+from eigenbench.run.records import base_record, unknown_case_record
+from eigenbench.spec import Case, find_case
 
 POLL_S = 0.01
 TERM_GRACE_S = 0.5
@@ -40,50 +40,6 @@ STARTUP_TIMEOUT_S = 120.0
 """Longest the child may take to import and load the suite before its case starts."""
 STDERR_TAIL_CHARS = 2000
 _KIB = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
-
-
-# --------------------------------------------------------------------------- options
-
-
-def run_options_from_dict(d: Mapping[str, Any]) -> RunOptions:
-    """Inverse of `RunOptions.to_dict` (lists become tuples); ValueError on unknown keys."""
-    if not isinstance(d, Mapping):
-        raise TypeError(f"run options must be a mapping, got {type(d).__name__}")
-    names = {f.name for f in dataclasses.fields(RunOptions)}
-    unknown = sorted(set(d) - names)
-    if unknown:
-        raise ValueError(f"run options: unknown keys {unknown} (known: {sorted(names)})")
-    kwargs: dict[str, Any] = {}
-    for key, value in d.items():
-        if key == "measure":
-            value = _measure_options(value)
-        elif isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
-    return RunOptions(**kwargs)
-
-
-def _measure_options(value: Any) -> MeasureOptions:
-    if isinstance(value, MeasureOptions):
-        return value
-    if not isinstance(value, Mapping):
-        raise TypeError(f"run options: measure must be a mapping, got {type(value).__name__}")
-    names = {f.name for f in dataclasses.fields(MeasureOptions)}
-    unknown = sorted(set(value) - names)
-    if unknown:
-        raise ValueError(f"run options: measure: unknown keys {unknown}")
-    return MeasureOptions(**value)
-
-
-def find_case(suite: Suite, case_id: str, options: RunOptions) -> Case | None:
-    """The case of `suite` with this id on the run's devices and grid, or None."""
-    for case in expand(suite, devices=options.devices, quick=options.quick):
-        if case.id == case_id:
-            return case
-    return None
-
-
-# --------------------------------------------------------------------------- parent
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -124,11 +80,12 @@ def run_isolated(
     if case is not None and case.id != case_id:
         raise ValueError(f"run_isolated: case.id {case.id!r} differs from case_id {case_id!r}")
     if case is None:
-        case = find_case(load_suite(suite_name, folder), case_id, options)
+        suite = load_suite(suite_name, folder)
+        case = find_case(suite, case_id, devices=options.devices, quick=options.quick)
         if case is None:
             where = f"devices {list(options.devices)}, quick={options.quick}"
             reason = f"no case {case_id!r} in suite {suite_name!r} ({where})"
-            return _unknown_case_record(suite_name, case_id, options, reason)
+            return unknown_case_record(suite_name, case_id, options.devices[0], reason)
     with tempfile.TemporaryDirectory(prefix="eigenbench-isolate-") as tmp:
         d = Path(tmp)
         result_path, started_path, stderr_path = d / "result.json", d / "started.json", d / "err"
@@ -137,7 +94,7 @@ def run_isolated(
             "-X",
             "faulthandler",
             "-m",
-            "eigenbench.isolate",
+            "eigenbench.run.isolate_child",
             suite_name,
             case_id,
             "--options",
@@ -171,7 +128,7 @@ def run_isolated(
 def _child_env(folder: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["EIGENBENCH_SUITES"] = str(folder)
-    root = str(Path(__file__).resolve().parents[1])  # the same eigenbench as the parent's
+    root = str(Path(eigenbench.__file__).resolve().parents[1])  # the parent's own eigenbench
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
     return env
 
@@ -252,15 +209,7 @@ def _kill_group(pgid: int, sig: signal.Signals = signal.SIGKILL) -> None:
 
 
 def _proc_hwm(pid: int) -> int | None:
-    return _status_bytes(Path(f"/proc/{pid}/status"), "VmHWM")
-
-
-def _status_bytes(path: Path, field: str) -> int | None:
-    try:
-        match = re.search(rf"^{field}:\s+(\d+)\s*kB", path.read_text(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(match.group(1)) * 1024 if match else None
+    return status_bytes("VmHWM", Path(f"/proc/{pid}/status"))
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
@@ -393,33 +342,6 @@ def _memory(
     return {**child, "host_peak_bytes": growth, "peak_rss_bytes": peak}
 
 
-def _unknown_case_record(
-    suite_name: str, case_id: str, options: RunOptions, reason: str
-) -> dict[str, Any]:
-    """A failed record for an id that names no case (its fields parsed from the id)."""
-    parts = case_id.split("/")
-    parts += ["?"] * (5 - len(parts))
-    workload, impl, device, dtype, ptxt = parts[:5]
-    params = dict(p.split("=", 1) for p in ptxt.split(",") if "=" in p)
-    return {
-        "id": case_id,
-        "suite": suite_name,
-        "workload": workload,
-        "impl": impl,
-        "params": params,
-        "device": device if device in DEVICES else options.devices[0],
-        "dtype": dtype,
-        "phase": parts[5] if len(parts) > 5 else "call",
-        "kind": "time",
-        "status": "failed",
-        "reason": reason,
-        **UNMEASURED,
-        "version": "",
-        "convergence": None,
-        "isolated": True,
-    }
-
-
 def _exit_text(wait_status: int) -> str:
     if os.WIFSIGNALED(wait_status):
         return f"signal {_signal_name(os.WTERMSIG(wait_status))}"
@@ -441,86 +363,3 @@ def _last_line(text: str) -> str:
 
 def _gib(n: int | None) -> str:
     return "?" if n is None else f"{n / 2**30:.2f} GiB"
-
-
-# --------------------------------------------------------------------------- child
-
-
-def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m eigenbench.isolate", description=__doc__)
-    p.add_argument("suite")
-    p.add_argument("case_id")
-    p.add_argument("--options", required=True, help="RunOptions.to_dict() as JSON")
-    p.add_argument("--result", required=True, type=Path)
-    p.add_argument("--started", required=True, type=Path)
-    return p.parse_args(argv)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Child side: run one case, write its record (or an error line) to the result file."""
-    from eigenbench.results import write_atomic
-
-    inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _KIB  # before the suite loads
-    args = _parse_args(argv)
-    out: dict[str, Any] = {"inherited_maxrss_bytes": inherited}
-    try:
-        out.update(_run_child(args, inherited))
-        code = 0
-    except Exception as exc:  # anything before or around the case: one line for the parent
-        from eigenbench.runner import one_line
-
-        out["error"] = one_line(exc)
-        code = 1
-    write_atomic(args.result, json.dumps(out))
-    return code
-
-
-def _run_child(args: argparse.Namespace, inherited: int) -> dict[str, Any]:
-    from eigenbench.results import write_atomic
-    from eigenbench.runner import Runner
-    from eigenbench.stats import summarize
-    from eigenbench.suites import load_suite
-
-    options = run_options_from_dict(json.loads(args.options))
-    case = find_case(load_suite(args.suite), args.case_id, options)
-    if case is None:
-        return {"error": f"no case {args.case_id!r} in suite {args.suite!r} (in the child)"}
-    options = dataclasses.replace(options, isolate=False)  # the child runs the case itself
-    if case.device == "cpu":  # the child's peak RSS replaces the in-process probe
-        options = dataclasses.replace(options, memory=False)
-    runner = Runner(env={}, options=options, out_path=None, command="eigenbench.isolate")
-    summarize([1.0, 2.0, 3.0])  # its lazy imports (numpy.random, …) are not the case's memory
-    if case.device == "cuda" and runner.has_cuda():
-        start_cuda()  # context creation (seconds) is not the case's time budget
-    hwm_reset = _reset_hwm()
-    status = Path("/proc/self/status")
-    rss_before = _status_bytes(status, "VmRSS")
-    marker = {"rss_before_bytes": rss_before, "inherited_maxrss_bytes": inherited}
-    write_atomic(args.started, json.dumps(marker))
-    record = runner.run_case(case)
-    peak = _status_bytes(status, "VmHWM") if hwm_reset else None
-    return {"record": record, "rss_before_bytes": rss_before, "peak_rss_bytes": peak}
-
-
-def start_cuda() -> None:
-    """Create this process's CUDA context and load the solver libraries before timing."""
-    import torch
-
-    torch.empty(1, device="cuda").add_(1)
-    torch.cuda.synchronize()
-
-
-def _reset_hwm() -> bool:
-    """Reset this process's VmHWM to its current RSS (Linux); False where that is impossible."""
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-if __name__ == "__main__":
-    exit_code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(exit_code)  # skip interpreter and CUDA teardown: the result is already written

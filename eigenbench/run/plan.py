@@ -37,7 +37,8 @@ from typing import Any
 from eigenbench.errors import SuiteError
 from eigenbench.measure.hostsync import guard_seconds
 from eigenbench.measure.loop import MeasureOptions, calls_per_sample, per_round
-from eigenbench.runner import RunOptions, sampled_in_rounds
+from eigenbench.run.options import RunOptions
+from eigenbench.run.runner import sampled_in_rounds
 from eigenbench.spec import Case, Convergence
 
 SOURCES = ("baseline", "declared", "default", "skipped")

@@ -13,58 +13,29 @@ import datetime as dt
 import functools
 import gc
 import importlib.util
-import math
 import secrets
-import statistics
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from eigenbench.measure.clocks import Clock, clock_for
 from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_current_gpu
-from eigenbench.measure.loop import (
-    Measurement,
-    MeasureOptions,
-    first_call,
-    measure,
-    per_round,
-    relative_ci,
-)
+from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure, per_round
 from eigenbench.measure.memory import peak_memory
 from eigenbench.results import SCHEMA_ID, save_run
-from eigenbench.spec import Case, Validation
-from eigenbench.stats import summarize
-
-
-@dataclass(frozen=True, slots=True)
-class RunOptions:
-    """Everything that shapes a run, stored in the run file."""
-
-    quick: bool = False
-    devices: tuple[str, ...] = ("cpu",)
-    measure: MeasureOptions = field(default_factory=MeasureOptions)
-    seed: int = 0
-    memory: bool = True
-    host_blocking: bool = True
-    isolate: bool = False
-    """Run each case in a child process (own peak RSS; killed when it overruns its budget)."""
-    rounds: int = 1
-    """Sample every timed case in this many rounds spread over the run, pooling the samples,
-    so that drift lasting a few seconds spreads over all cases instead of shifting a few."""
-
-    def __post_init__(self) -> None:
-        if self.rounds < 1:
-            raise ValueError("rounds must be at least 1")
-        if self.rounds > 1 and self.isolate:
-            raise ValueError("rounds > 1 cannot be combined with isolate")
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["devices"] = list(self.devices)
-        return d
-
+from eigenbench.run.convergence import follow, to_record
+from eigenbench.run.isolate import run_isolated
+from eigenbench.run.options import RunOptions
+from eigenbench.run.records import (
+    base_record,
+    is_fatal_cuda_error,
+    is_out_of_memory,
+    measured_record,
+    one_line,
+    pool_round,
+)
+from eigenbench.spec import Case
 
 ClockFactory = Callable[[Case], Clock]
 
@@ -100,45 +71,6 @@ def unavailable_reason(case: Case, *, has_cuda: Callable[[], bool] = cuda_availa
     return None
 
 
-OUT_OF_MEMORY_TEXTS = ("out of memory", "alloc_failed", "can't allocate memory")
-"""Texts of allocation failures that are not typed as such: cuSOLVER's workspace
-(`CUSOLVER_STATUS_ALLOC_FAILED`) and torch's `DefaultCPUAllocator`."""
-
-FATAL_CUDA_TEXTS = (
-    "illegal memory access",
-    "illegaladdress",
-    "illegal instruction",
-    "misaligned address",
-    "device-side assert",
-    "unspecified launch failure",
-    "launch failure",
-    "hardware stack error",
-)
-"""CUDA errors that leave the process's context unusable ("sticky"): every later CUDA call
-in this process fails with them."""
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """torch's or CuPy's OutOfMemoryError, a MemoryError, or a library's allocation failure."""
-    if isinstance(exc, MemoryError):
-        return True
-    text = str(exc).lower()[:300]
-    return type(exc).__name__ == "OutOfMemoryError" or any(t in text for t in OUT_OF_MEMORY_TEXTS)
-
-
-def is_fatal_cuda_error(exc: BaseException) -> bool:
-    """An error after which this process's CUDA context is lost (illegal address, assert…)."""
-    text = str(exc).lower()[:500]
-    return any(t in text for t in FATAL_CUDA_TEXTS)
-
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one line: type and the first line of its message."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def _sweep_key(case: Case) -> tuple[str, ...]:
     return (case.workload.name, case.impl.name, case.device, case.dtype, case.phase)
 
@@ -153,66 +85,6 @@ def dominates(params: Mapping[str, Any], than: Mapping[str, Any]) -> bool:
         elif v != w:
             return False
     return True
-
-
-UNMEASURED: dict[str, Any] = {
-    "timer": None,
-    "samples_s": [],
-    "first_call_s": None,
-    "summary": None,
-    "validation": None,
-    "memory": None,
-    "host_blocking": None,
-}
-"""The measured fields of a record that was never timed."""
-
-
-def base_record(case: Case, status: str, reason: str | None = None) -> dict[str, Any]:
-    """A record with every field of the contract; measured fields empty."""
-    return {
-        "id": case.id,
-        "suite": case.suite,
-        "workload": case.workload.name,
-        "impl": case.impl.name,
-        "params": case.param_dict,
-        "device": case.device,
-        "dtype": case.dtype,
-        "phase": case.phase,
-        "kind": case.workload.kind,
-        "status": status,
-        "reason": reason,
-        **UNMEASURED,
-        "version": case.version,
-        "convergence": None,
-    }
-
-
-def measured_record(
-    case: Case, clock: Clock, first_s: float, validation: Validation, m: Measurement
-) -> dict[str, Any]:
-    """The record of a case that was timed (status ok, invalid or timeout)."""
-    if m.stop_reason == "timeout":
-        status, reason = "timeout", f"exceeded the case budget of {m.elapsed_s:.3g} s"
-    elif not validation.ok:
-        status, reason = "invalid", validation.detail or "result differs from the reference"
-    else:
-        status, reason = "ok", None
-    rec = base_record(case, status, reason)
-    rec.update(
-        timer=clock.name,
-        samples_s=list(m.samples_s),
-        first_call_s=first_s,
-        summary=summarize(m.samples_s).to_dict() if m.samples_s else None,
-        validation=validation.to_dict(),
-        number_per_sample=m.number,
-        warmup_calls=m.warmup_calls,
-        stop_reason=m.stop_reason,
-        rel_ci=m.rel_ci if math.isfinite(m.rel_ci) else None,
-        noisy=m.noisy,
-    )
-    if case.workload.measure:
-        rec["measure_overrides"] = dict(case.workload.measure)
-    return rec
 
 
 class Runner:
@@ -377,8 +249,6 @@ class Runner:
 
     def _isolated(self, case: Case) -> dict[str, Any]:
         """The case in a child process, killed well after its own budget would stop it."""
-        from eigenbench.isolate import run_isolated
-
         budget = self.options.measure.timeout_s
         hard = None if budget is None else budget + max(5.0, 0.5 * budget)
         return run_isolated(case.suite, case.id, self.options, timeout_s=hard, case=case)
@@ -445,8 +315,6 @@ class Runner:
 
     def _measure_convergence(self, case: Case) -> dict[str, Any]:
         """Follow one optimisation to its target, validate its result, then time its steps."""
-        from eigenbench.convergence import follow, to_record
-
         w = case.workload
         conv = w.convergence
         assert conv is not None  # checked when the suite was loaded
@@ -497,23 +365,6 @@ def sampled_in_rounds(case: Case) -> bool:
 def resamplable(case: Case, record: Mapping[str, Any] | None) -> bool:
     """Whether a later round may sample this case: timed in round 1, rounds apply to it."""
     return record is not None and record["status"] in ("ok", "invalid") and sampled_in_rounds(case)
-
-
-def pool_round(record: dict[str, Any], m: Measurement, rel_ci_target: float) -> None:
-    """Add one more round's samples to a record; summary, interval and flags follow."""
-    rounds = record.get("round_medians_s") or [record["summary"]["median_s"]]
-    samples = [*record["samples_s"], *m.samples_s]
-    rel = relative_ci(samples)
-    record.update(
-        samples_s=samples,
-        summary=summarize(samples).to_dict(),
-        rel_ci=rel if math.isfinite(rel) else None,
-        noisy=rel > rel_ci_target,
-        rounds=len(rounds) + 1,
-        round_medians_s=[*rounds, statistics.median(m.samples_s)],
-    )
-    if m.stop_reason == "timeout":
-        record.setdefault("warnings", []).append(f"round {len(rounds) + 1} hit its time budget")
 
 
 def release_device_memory(device: str) -> None:

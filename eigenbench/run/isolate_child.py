@@ -1,0 +1,100 @@
+"""The child side of `--isolate`: `python -m eigenbench.run.isolate_child SUITE CASE_ID …`.
+
+It loads the suite, finds the case, resets its peak RSS, writes a `started` marker, runs the
+case with `Runner.run_case` and writes `{"record": …}` (or `{"error": …}`) to the result file
+atomically; the parent (`eigenbench.run.isolate`) supervises it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from eigenbench.measure.memory import status_bytes
+from eigenbench.results import write_atomic
+from eigenbench.run.options import RunOptions
+from eigenbench.run.records import one_line
+from eigenbench.run.runner import Runner
+from eigenbench.spec import find_case
+from eigenbench.stats import summarize
+from eigenbench.suites import load_suite
+
+_KIB = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m eigenbench.run.isolate_child", description=__doc__)
+    p.add_argument("suite")
+    p.add_argument("case_id")
+    p.add_argument("--options", required=True, help="RunOptions.to_dict() as JSON")
+    p.add_argument("--result", required=True, type=Path)
+    p.add_argument("--started", required=True, type=Path)
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Child side: run one case, write its record (or an error line) to the result file."""
+    inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _KIB  # before the suite loads
+    args = _parse_args(argv)
+    out: dict[str, Any] = {"inherited_maxrss_bytes": inherited}
+    try:
+        out.update(_run_child(args, inherited))
+        code = 0
+    except Exception as exc:  # anything before or around the case: one line for the parent
+        out["error"] = one_line(exc)
+        code = 1
+    write_atomic(args.result, json.dumps(out))
+    return code
+
+
+def _run_child(args: argparse.Namespace, inherited: int) -> dict[str, Any]:
+    options = RunOptions.from_dict(json.loads(args.options))
+    suite = load_suite(args.suite)
+    case = find_case(suite, args.case_id, devices=options.devices, quick=options.quick)
+    if case is None:
+        return {"error": f"no case {args.case_id!r} in suite {args.suite!r} (in the child)"}
+    options = dataclasses.replace(options, isolate=False)  # the child runs the case itself
+    if case.device == "cpu":  # the child's peak RSS replaces the in-process probe
+        options = dataclasses.replace(options, memory=False)
+    runner = Runner(env={}, options=options, out_path=None, command="eigenbench.isolate")
+    summarize([1.0, 2.0, 3.0])  # its lazy imports (numpy.random, …) are not the case's memory
+    if case.device == "cuda" and runner.has_cuda():
+        start_cuda()  # context creation (seconds) is not the case's time budget
+    hwm_reset = _reset_hwm()
+    rss_before = status_bytes("VmRSS")
+    marker = {"rss_before_bytes": rss_before, "inherited_maxrss_bytes": inherited}
+    write_atomic(args.started, json.dumps(marker))
+    record = runner.run_case(case)
+    peak = status_bytes("VmHWM") if hwm_reset else None
+    return {"record": record, "rss_before_bytes": rss_before, "peak_rss_bytes": peak}
+
+
+def start_cuda() -> None:
+    """Create this process's CUDA context and load the solver libraries before timing."""
+    import torch
+
+    torch.empty(1, device="cuda").add_(1)
+    torch.cuda.synchronize()
+
+
+def _reset_hwm() -> bool:
+    """Reset this process's VmHWM to its current RSS (Linux); False where that is impossible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    exit_code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(exit_code)  # skip interpreter and CUDA teardown: the result is already written
