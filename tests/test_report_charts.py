@@ -9,8 +9,8 @@ import matplotlib as mpl
 import pytest
 from factories import make_record, make_run
 
+from eigenbench.report.build import build_model
 from eigenbench.report.charts import render_charts, sweep_figure
-from eigenbench.report.model import build_model
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

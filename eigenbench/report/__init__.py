@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from eigenbench.report.build import build_model
+from eigenbench.report.groups import find_crossovers, fit_scaling_exponent
 from eigenbench.report.html import latest_run, render_html, render_report
-from eigenbench.report.model import build_model, find_crossovers, fit_scaling_exponent
 
 __all__ = [
     "build_model",

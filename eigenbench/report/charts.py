@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import io
 import math
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from eigenbench.report.files import CHART_KINDS, chart_file_name
 from eigenbench.report.model import (
     ConvergenceGroup,
     MemoryGroup,
@@ -524,21 +524,6 @@ def _bar_colour(label: str, speedup: float) -> str:
 # --------------------------------------------------------------------------- all charts
 
 
-def _slug(text: str, limit: int = 60) -> str:
-    s = re.sub(r"[^A-Za-z0-9._=-]+", "-", text).strip("-.")
-    return s[:limit].rstrip("-.") or "chart"
-
-
-_KIND_TITLES = {
-    "baseline": "against the baseline",
-    "sweep": "time vs size",
-    "speedup": "speedup",
-    "phases": "phases",
-    "memory": "memory",
-    "loss": "convergence",
-}
-
-
 def render_charts(model: ReportModel, *, baseline_limit: int = 30) -> list[Chart]:
     """Every chart of the model, in page order, with unique file names."""
     labels = [s.label for g in model.sweeps for s in g.series]
@@ -574,8 +559,8 @@ def render_charts(model: ReportModel, *, baseline_limit: int = 30) -> list[Chart
             fig = make()
             if fig is None:
                 continue
-            title = f"{_KIND_TITLES[kind]} · {key}" if key else _KIND_TITLES[kind]
-            name = f"{i:02d}-{kind}-{_slug(key or kind)}.png"
+            title = f"{CHART_KINDS[kind]} · {key}" if key else CHART_KINDS[kind]
+            name = chart_file_name(i, kind, key)
             charts.append(Chart(name, kind, title, f"{title} (chart)", caption, png_bytes(fig)))
     return charts
 

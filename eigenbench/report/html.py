@@ -14,103 +14,19 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from eigenbench.errors import InputFileError
+from eigenbench.report.build import build_model
 from eigenbench.report.charts import Chart, fmt_ms, render_charts
-from eigenbench.report.model import ReportModel, Row, VerdictRow, build_model
+from eigenbench.report.files import is_chart_file
+from eigenbench.report.model import ReportModel, Row, VerdictRow
 from eigenbench.results import list_runs, write_atomic
 
 CHART_DIR = "charts"
 FILE_MODE = 0o644
-CHART_PREFIXES = ("baseline", "sweep", "speedup", "phases", "memory", "loss")
-
-# Sorts a table by the clicked header: numbers by data-sort, text otherwise, blanks last.
-SORT_JS = """\
-(() => {
-  const key = (tr, col) => {
-    const td = tr.cells[col];
-    const raw = td.dataset.sort !== undefined ? td.dataset.sort : td.textContent.trim();
-    if (raw === "") return null;
-    const n = Number(raw);
-    return Number.isNaN(n) ? raw.toLowerCase() : n;
-  };
-  const cmp = (x, y) => (typeof x === "number" && typeof y === "number")
-    ? x - y : String(x).localeCompare(String(y), undefined, {numeric: true});
-  document.querySelectorAll("table.sortable").forEach((table) => {
-    const heads = Array.from(table.tHead.rows[0].cells);
-    heads.forEach((th, col) => {
-      const sort = () => {
-        const asc = th.getAttribute("aria-sort") !== "ascending";
-        heads.forEach((h) => h.removeAttribute("aria-sort"));
-        th.setAttribute("aria-sort", asc ? "ascending" : "descending");
-        const body = table.tBodies[0];
-        const rows = Array.from(body.rows, (tr, i) => [key(tr, col), i, tr]);
-        rows.sort((a, b) => (a[0] === null || b[0] === null)
-          ? (a[0] === null) - (b[0] === null) || a[1] - b[1]
-          : (asc ? cmp(a[0], b[0]) : cmp(b[0], a[0])) || a[1] - b[1]);
-        body.append(...rows.map((r) => r[2]));
-      };
-      th.addEventListener("click", sort);
-      th.addEventListener("keydown", (e) => {
-        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); sort(); }
-      });
-    });
-  });
-})();
-"""
-
-CSS = """\
-:root { --bad: #b3261e; --bad-bg: #fdecea; --warn: #8a5a00; --warn-bg: #fff4e0;
-  --ok: #1e6b3a; --muted: #5f6368; --line: #dadce0; }
-* { box-sizing: border-box; }
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
-  max-width: 1400px; padding: 1rem 1.5rem 3rem; color: #202124; font-size: 14px; }
-h1 { font-size: 1.4rem; margin: 0.2rem 0 0.6rem; }
-h2 { font-size: 1.15rem; margin: 2rem 0 0.6rem; border-bottom: 1px solid var(--line);
-  padding-bottom: 0.2rem; }
-nav a { margin-right: 1rem; }
-code, .id { font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 12px; }
-.summary { border: 1px solid var(--line); border-radius: 6px; padding: 0.8rem 1rem;
-  margin: 0.8rem 0; background: #f8f9fa; }
-.summary.has-problems { border: 2px solid var(--bad); background: var(--bad-bg); }
-.summary h2 { margin: 0 0 0.4rem; border: 0; }
-.counts span { display: inline-block; margin: 0 0.8rem 0.3rem 0; }
-.badge { display: inline-block; padding: 0 0.45em; border-radius: 3px; font-weight: 600;
-  font-size: 12px; }
-.st-ok { color: var(--ok); } .st-skipped { color: var(--muted); }
-.st-invalid, .st-failed, .st-timeout, .st-interrupted { background: var(--bad); color: #fff; }
-.noisy { background: var(--warn-bg); color: var(--warn); }
-ul.problems { margin: 0.3rem 0 0; padding-left: 1.2rem; }
-ul.problems li { margin: 0.15rem 0; }
-table { border-collapse: collapse; width: 100%; }
-th, td { border-bottom: 1px solid var(--line); padding: 0.25rem 0.5rem; text-align: left;
-  vertical-align: top; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.num { white-space: nowrap; }
-.table-wrap { overflow-x: auto; }
-table.sortable th { cursor: pointer; user-select: none; background: #f1f3f4;
-  vertical-align: bottom; }
-table.sortable th:hover { background: #e8eaed; }
-th[aria-sort="ascending"]::after { content: " \\25B2"; }
-th[aria-sort="descending"]::after { content: " \\25BC"; }
-tr.row-invalid, tr.row-failed, tr.row-timeout, tr.row-interrupted { background: var(--bad-bg); }
-tr.row-skipped { color: var(--muted); }
-td.bad { color: var(--bad); font-weight: 600; }
-.reason { color: var(--muted); font-size: 12px; display: block; max-width: 24rem;
-  overflow-wrap: anywhere; }
-td.id { min-width: 22rem; max-width: 34rem; overflow-wrap: anywhere; }
-td.nowrap { white-space: nowrap; }
-tr.v-slower, tr.v-failed, tr.v-invalid { background: var(--bad-bg); }
-tr.v-faster { background: #e6f4ea; }
-.charts { display: flex; flex-wrap: wrap; gap: 1rem; }
-figure { margin: 0; border: 1px solid var(--line); border-radius: 6px; padding: 0.5rem;
-  max-width: 100%; }
-figure img { display: block; max-width: 100%; height: auto; }
-figcaption { color: var(--muted); font-size: 12px; max-width: 800px; margin-top: 0.3rem; }
-dl.kv { display: grid; grid-template-columns: max-content 1fr; gap: 0.1rem 1rem; margin: 0; }
-dl.kv dt { color: var(--muted); } dl.kv dd { margin: 0; overflow-wrap: anywhere; }
-details { margin: 0.5rem 0; } summary { cursor: pointer; font-weight: 600; }
-.muted { color: var(--muted); }
-"""
-
+PAGE_TEMPLATE = "report.html.j2"
+STYLE_FILE = "report.css"
+"""The page's style sheet, in templates/ beside the page template."""
+SCRIPT_FILE = "sort.js"
+"""Sorts a table by the clicked header: numbers by data-sort, text otherwise, blanks last."""
 
 # --------------------------------------------------------------------------- formatting
 
@@ -204,6 +120,13 @@ def _verdict_view(v: VerdictRow) -> dict[str, Any]:
     }
 
 
+def _asset(env: Environment, name: str) -> str:
+    """A file of templates/ as it is, never rendered: inlined in the page and hashed for its CSP."""
+    assert env.loader is not None  # _environment sets it
+    source, _, _ = env.loader.get_source(env, name)
+    return source
+
+
 def _csp_hash(text: str) -> str:
     return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode()
 
@@ -238,26 +161,25 @@ def render_html(model: ReportModel, charts: Sequence[Chart]) -> str:
     problems = [_row_view(r) for r in model.problems]
     verdicts = [_verdict_view(v) for v in model.verdicts] if model.verdicts is not None else None
     regressions = [v for v in verdicts or [] if v["regression"]]
-    return (
-        _environment()
-        .get_template("report.html.j2")
-        .render(
-            title=f"eigenbench report · {model.run_id}",
-            model=model,
-            rows=[_row_view(r) for r in model.rows],
-            problems=problems,
-            skipped=[_row_view(r) for r in model.skipped],
-            verdicts=verdicts,
-            regressions=regressions,
-            charts=chart_views,
-            omitted=sorted(model.omitted.items()),
-            css=Markup(CSS),
-            script=Markup(SORT_JS),
-            csp=(
-                "default-src 'none'; img-src data:; "
-                f"style-src '{_csp_hash(CSS)}'; script-src '{_csp_hash(SORT_JS)}'"
-            ),
-        )
+    env = _environment()
+    css = _asset(env, STYLE_FILE)
+    script = _asset(env, SCRIPT_FILE)
+    return env.get_template(PAGE_TEMPLATE).render(
+        title=f"eigenbench report · {model.run_id}",
+        model=model,
+        rows=[_row_view(r) for r in model.rows],
+        problems=problems,
+        skipped=[_row_view(r) for r in model.skipped],
+        verdicts=verdicts,
+        regressions=regressions,
+        charts=chart_views,
+        omitted=sorted(model.omitted.items()),
+        css=Markup(css),
+        script=Markup(script),
+        csp=(
+            "default-src 'none'; img-src data:; "
+            f"style-src '{_csp_hash(css)}'; script-src '{_csp_hash(script)}'"
+        ),
     )
 
 
@@ -294,7 +216,7 @@ def render_report(
     chart_dir.mkdir(parents=True, exist_ok=True)
     names = {c.name for c in charts}
     for old in chart_dir.glob("*.png"):  # charts of an earlier render of this folder
-        if old.name not in names and old.name[3:].startswith(CHART_PREFIXES):
+        if old.name not in names and is_chart_file(old.name):
             old.unlink()
     for c in charts:
         _write_bytes_atomic(chart_dir / c.name, c.png)

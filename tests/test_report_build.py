@@ -1,4 +1,4 @@
-"""The report model: scaling fits, crossovers and the groups charts are drawn from."""
+"""The report's builders: scaling fits, crossovers, the chart groups and the whole model."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from factories import make_record, make_run
 
-from eigenbench.report.model import (
+from eigenbench.report.build import build_model
+from eigenbench.report.groups import (
     build_convergence,
     build_memory,
-    build_model,
     build_phases,
     build_speedups,
     build_sweeps,

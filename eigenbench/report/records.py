@@ -1,0 +1,52 @@
+"""One run record's numbers and flags as the report reads them (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, TypeGuard
+
+from eigenbench.report.model import Params
+
+TIMED_STATUSES = ("ok", "invalid")
+
+
+def is_num(v: Any) -> TypeGuard[float]:
+    """A finite int or float (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def record_median(rec: Mapping[str, Any]) -> float | None:
+    """The summary's positive median in seconds, else None."""
+    summary = rec.get("summary")
+    if not isinstance(summary, Mapping):
+        return None
+    m = summary.get("median_s")
+    return float(m) if is_num(m) and m > 0 else None
+
+
+def is_timed(rec: Mapping[str, Any]) -> bool:
+    """A timed status (ok or invalid) with a usable median."""
+    return rec.get("status") in TIMED_STATUSES and record_median(rec) is not None
+
+
+def record_interval(rec: Mapping[str, Any]) -> tuple[float, float]:
+    """The 95 % interval of a timed record's median; the median itself where a bound is unusable."""
+    summary = rec["summary"]
+    med = float(summary["median_s"])
+    lo, hi = summary.get("ci95_low_s"), summary.get("ci95_high_s")
+    lo = float(lo) if is_num(lo) and 0 < lo <= med else med
+    hi = float(hi) if is_num(hi) and hi >= med else med
+    return lo, hi
+
+
+def record_params(rec: Mapping[str, Any]) -> Params:
+    """The case parameters as (name, value) pairs, in their order."""
+    p = rec.get("params") or {}
+    return tuple((str(k), v) for k, v in p.items())
+
+
+def is_valid(rec: Mapping[str, Any]) -> bool:
+    """Status ok and no failed validation."""
+    val = rec.get("validation")
+    return rec.get("status") == "ok" and not (isinstance(val, Mapping) and val.get("ok") is False)
