@@ -39,7 +39,7 @@ class Summary:
         return (self.ci95_high_s - self.ci95_low_s) / (2 * self.median_s)
 
 
-def _as_array(samples: Sequence[float]) -> np.ndarray:
+def _as_array(samples: Sequence[float] | np.ndarray) -> np.ndarray:
     x = np.asarray(samples, dtype=np.float64)
     if x.ndim != 1 or x.size == 0:
         raise ValueError("samples must be a non-empty 1-D sequence of seconds")
@@ -49,7 +49,7 @@ def _as_array(samples: Sequence[float]) -> np.ndarray:
 
 
 def bootstrap_median_ci(
-    samples: Sequence[float],
+    samples: Sequence[float] | np.ndarray,
     *,
     confidence: float = 0.95,
     resamples: int = BOOTSTRAP_RESAMPLES,

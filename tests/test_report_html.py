@@ -12,8 +12,8 @@ import pytest
 from factories import make_record, make_run
 
 from eigenbench.errors import InputFileError
-from eigenbench.report import latest_run, render_report
-from eigenbench.results import save_run
+from eigenbench.report import render_report
+from eigenbench.results import latest_run, save_run
 
 HOSTILE = "</script><b>x"
 VOID = {"meta", "img", "br", "hr", "input", "link", "source", "wbr", "col", "area", "base"}

@@ -176,8 +176,8 @@ def agrees_with_jsonschema(doc: Any) -> None:
     if doc is None:
         return
     jsonschema = pytest.importorskip("jsonschema")
-    from eigenbench.jsoncheck import first_error
     from eigenbench.results import RUN_SCHEMA
+    from eigenbench.results.jsoncheck import first_error
 
     ours = first_error(doc, RUN_SCHEMA) is None
     theirs = jsonschema.Draft202012Validator(RUN_SCHEMA).is_valid(doc)

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from eigenbench.report.build import build_model
 from eigenbench.report.groups import find_crossovers, fit_scaling_exponent
-from eigenbench.report.html import latest_run, render_html, render_report
+from eigenbench.report.html import render_html, render_report
 
 __all__ = [
     "build_model",
     "find_crossovers",
     "fit_scaling_exponent",
-    "latest_run",
     "render_html",
     "render_report",
 ]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,12 +12,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from eigenbench.errors import InputFileError
 from eigenbench.report.build import build_model
 from eigenbench.report.charts import Chart, fmt_ms, render_charts
 from eigenbench.report.files import is_chart_file
 from eigenbench.report.model import ReportModel, Row, VerdictRow
-from eigenbench.results import list_runs, write_atomic
+from eigenbench.results import write_atomic
 
 CHART_DIR = "charts"
 FILE_MODE = 0o644
@@ -183,18 +181,6 @@ def render_html(model: ReportModel, charts: Sequence[Chart]) -> str:
     )
 
 
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        Path(tmp).chmod(FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def render_report(
     run: Mapping[str, Any],
     out_dir: str | os.PathLike[str],
@@ -218,16 +204,6 @@ def render_report(
     for old in chart_dir.glob("*.png"):  # charts of an earlier render of this folder
         if old.name not in names and is_chart_file(old.name):
             old.unlink()
-    for c in charts:
-        _write_bytes_atomic(chart_dir / c.name, c.png)
-    page = write_atomic(out / "index.html", render_html(model, charts))
-    page.chmod(FILE_MODE)  # a report is meant to be read by others (mkstemp makes 0600)
-    return page
-
-
-def latest_run(folder: str | os.PathLike[str]) -> Path:
-    """The newest run file in `folder` (by modification time, then name)."""
-    runs = list_runs(folder)
-    if not runs:
-        raise InputFileError(folder, "/", "a folder holding run files (*.json); found none")
-    return runs[-1]
+    for c in charts:  # a report is meant to be read by others
+        write_atomic(chart_dir / c.name, c.png, mode=FILE_MODE)
+    return write_atomic(out / "index.html", render_html(model, charts), mode=FILE_MODE)

@@ -26,10 +26,11 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import eigenbench
 from eigenbench.measure.memory import status_bytes
+from eigenbench.results import Record
 from eigenbench.run.options import RunOptions
 from eigenbench.run.records import base_record, unknown_case_record
 from eigenbench.spec import Case, find_case
@@ -66,7 +67,7 @@ def run_isolated(
     python: str = sys.executable,
     case: Case | None = None,
     startup_timeout_s: float | None = STARTUP_TIMEOUT_S,
-) -> dict[str, Any]:
+) -> Record:
     """Run one case in a child process and return its record (with `"isolated": true`).
 
     `timeout_s` is the hard budget of the case, counted from when the child starts it (after
@@ -280,7 +281,7 @@ def assemble(
     stderr_tail: str,
     timeout_s: float | None,
     memory: bool = True,
-) -> dict[str, Any]:
+) -> Record:
     """The record of an isolated case from what the child left and how it ended."""
     result = result or {}
     marker = marker or {}
@@ -297,8 +298,9 @@ def assemble(
         "wall_s": out.wall_s,
         "exit": _exit_text(out.wait_status),
     }
+    rec: Record
     if isinstance(result.get("record"), dict):
-        rec = dict(result["record"])
+        rec = cast(Record, dict(result["record"]))  # the child's record, checked by the loader
         if memory:
             rec["memory"] = _memory(case, rec.get("memory"), peak, rss_before)
     else:

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping
 from typing import Any
 
 from eigenbench.measure.clocks import Clock
 from eigenbench.measure.loop import Measurement, relative_ci
+from eigenbench.results import Record
 from eigenbench.spec import DEVICES, Case, Validation, parse_case_id
 from eigenbench.stats import summarize
 
@@ -53,51 +55,67 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-UNMEASURED: dict[str, Any] = {
-    "timer": None,
-    "samples_s": [],
-    "first_call_s": None,
-    "summary": None,
-    "validation": None,
-    "memory": None,
-    "host_blocking": None,
-}
-"""The measured fields of a record that was never timed."""
+def empty_record(
+    *,
+    suite: str,
+    case_id: str,
+    workload: str,
+    impl: str,
+    params: Mapping[str, Any],
+    device: str,
+    dtype: str,
+    phase: str,
+    kind: str,
+    status: str,
+    reason: str | None,
+    version: str,
+) -> Record:
+    """A record with every field of the contract; the measured ones empty."""
+    return Record(
+        id=case_id,
+        suite=suite,
+        workload=workload,
+        impl=impl,
+        params=dict(params),
+        device=device,
+        dtype=dtype,
+        phase=phase,
+        kind=kind,
+        status=status,
+        reason=reason,
+        timer=None,
+        samples_s=[],
+        first_call_s=None,
+        summary=None,
+        validation=None,
+        memory=None,
+        host_blocking=None,
+        version=version,
+        convergence=None,
+    )
 
 
-def base_record(case: Case, status: str, reason: str | None = None) -> dict[str, Any]:
-    """A record with every field of the contract; measured fields empty."""
-    return {
-        **_fields(
-            case.suite, case.id, case.workload.name, case.impl.name, case.param_dict, case.device
-        ),
-        "dtype": case.dtype,
-        "phase": case.phase,
-        "kind": case.workload.kind,
-        "status": status,
-        "reason": reason,
-        **UNMEASURED,
-        "version": case.version,
-        "convergence": None,
-    }
-
-
-def _fields(
-    suite: str, case_id: str, workload: str, impl: str, params: Any, device: str
-) -> dict[str, Any]:
-    return {
-        "id": case_id,
-        "suite": suite,
-        "workload": workload,
-        "impl": impl,
-        "params": params,
-        "device": device,
-    }
+def base_record(case: Case, status: str, reason: str | None = None) -> Record:
+    """The record of `case` before (or without) measuring it."""
+    return empty_record(
+        suite=case.suite,
+        case_id=case.id,
+        workload=case.workload.name,
+        impl=case.impl.name,
+        params=case.param_dict,
+        device=case.device,
+        dtype=case.dtype,
+        phase=case.phase,
+        kind=case.workload.kind,
+        status=status,
+        reason=reason,
+        version=case.version,
+    )
 
 
 def measured_record(
     case: Case, clock: Clock, first_s: float, validation: Validation, m: Measurement
-) -> dict[str, Any]:
+) -> Record:
     """The record of a case that was timed (status ok, invalid or timeout)."""
     if m.stop_reason == "timeout":
         status, reason = "timeout", f"exceeded the case budget of {m.elapsed_s:.3g} s"
@@ -106,55 +124,54 @@ def measured_record(
     else:
         status, reason = "ok", None
     rec = base_record(case, status, reason)
-    rec.update(
-        timer=clock.name,
-        samples_s=list(m.samples_s),
-        first_call_s=first_s,
-        summary=summarize(m.samples_s).to_dict() if m.samples_s else None,
-        validation=validation.to_dict(),
-        number_per_sample=m.number,
-        warmup_calls=m.warmup_calls,
-        stop_reason=m.stop_reason,
-        rel_ci=m.rel_ci if math.isfinite(m.rel_ci) else None,
-        noisy=m.noisy,
-    )
+    rec["timer"] = clock.name
+    rec["samples_s"] = list(m.samples_s)
+    rec["first_call_s"] = first_s
+    rec["summary"] = summarize(m.samples_s).to_dict() if m.samples_s else None
+    rec["validation"] = validation.to_dict()
+    rec["number_per_sample"] = m.number
+    rec["warmup_calls"] = m.warmup_calls
+    rec["stop_reason"] = m.stop_reason
+    rec["rel_ci"] = m.rel_ci if math.isfinite(m.rel_ci) else None
+    rec["noisy"] = m.noisy
     if case.workload.measure:
         rec["measure_overrides"] = dict(case.workload.measure)
     return rec
 
 
-def pool_round(record: dict[str, Any], m: Measurement, rel_ci_target: float) -> None:
+def pool_round(record: Record, m: Measurement, rel_ci_target: float) -> None:
     """Add one more round's samples to a record; summary, interval and flags follow."""
-    rounds = record.get("round_medians_s") or [record["summary"]["median_s"]]
+    summary = record["summary"]
+    assert summary is not None, "only a timed record takes more rounds"
+    rounds = record.get("round_medians_s") or [summary["median_s"]]
     samples = [*record["samples_s"], *m.samples_s]
     rel = relative_ci(samples)
-    record.update(
-        samples_s=samples,
-        summary=summarize(samples).to_dict(),
-        rel_ci=rel if math.isfinite(rel) else None,
-        noisy=rel > rel_ci_target,
-        rounds=len(rounds) + 1,
-        round_medians_s=[*rounds, statistics.median(m.samples_s)],
-    )
+    record["samples_s"] = samples
+    record["summary"] = summarize(samples).to_dict()
+    record["rel_ci"] = rel if math.isfinite(rel) else None
+    record["noisy"] = rel > rel_ci_target
+    record["rounds"] = len(rounds) + 1
+    record["round_medians_s"] = [*rounds, statistics.median(m.samples_s)]
     if m.stop_reason == "timeout":
         record.setdefault("warnings", []).append(f"round {len(rounds) + 1} hit its time budget")
 
 
-def unknown_case_record(
-    suite_name: str, case_id: str, default_device: str, reason: str
-) -> dict[str, Any]:
+def unknown_case_record(suite_name: str, case_id: str, default_device: str, reason: str) -> Record:
     """A failed record for an id that names no case, its fields read from the id."""
     parts = parse_case_id(case_id)
-    device = parts.device if parts.device in DEVICES else default_device
-    return {
-        **_fields(suite_name, case_id, parts.workload, parts.impl, parts.params, device),
-        "dtype": parts.dtype,
-        "phase": parts.phase,
-        "kind": "time",
-        "status": "failed",
-        "reason": reason,
-        **UNMEASURED,
-        "version": "",
-        "convergence": None,
-        "isolated": True,
-    }
+    rec = empty_record(
+        suite=suite_name,
+        case_id=case_id,
+        workload=parts.workload,
+        impl=parts.impl,
+        params=parts.params,
+        device=parts.device if parts.device in DEVICES else default_device,
+        dtype=parts.dtype,
+        phase=parts.phase,
+        kind="time",
+        status="failed",
+        reason=reason,
+        version="",
+    )
+    rec["isolated"] = True
+    return rec

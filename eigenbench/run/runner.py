@@ -23,7 +23,7 @@ from eigenbench.measure.clocks import Clock, clock_for
 from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_current_gpu
 from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure, per_round
 from eigenbench.measure.memory import peak_memory
-from eigenbench.results import SCHEMA_ID, save_run
+from eigenbench.results import SCHEMA_ID, Record, save_run
 from eigenbench.run.convergence import follow, to_record
 from eigenbench.run.isolate import run_isolated
 from eigenbench.run.options import RunOptions
@@ -100,7 +100,7 @@ class Runner:
         clock_factory: ClockFactory = default_clock,
         has_cuda: Callable[[], bool] = cuda_available,
         clock_watch: Callable[[], ClockWatch | None] = watch_current_gpu,
-        on_record: Callable[[dict[str, Any], int, int], None] | None = None,
+        on_record: Callable[[Record, int, int], None] | None = None,
         now_utc: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.timezone.utc),
     ) -> None:
         self.env = dict(env)
@@ -173,7 +173,7 @@ class Runner:
                 self.round_again(case, by_id[case.id])
             self._save()
 
-    def round_again(self, case: Case, record: dict[str, Any]) -> float | None:
+    def round_again(self, case: Case, record: Record) -> float | None:
         """Sample `case` for one more round and pool it into `record`; the round's median,
         or None when the round failed (a warning on the record; earlier rounds are kept)."""
         try:
@@ -192,7 +192,7 @@ class Runner:
         fn = case.workload.bind(case.impl, self._inputs(case), case.phase)
         return measure(fn, self.clock_factory(case), self._measure_options(case))
 
-    def add(self, record: dict[str, Any], index: int = 0, total: int = 1) -> None:
+    def add(self, record: Record, index: int = 0, total: int = 1) -> None:
         """Append a finished record to the run (saved at once when there is a run file)."""
         self.run_doc["records"].append(record)
         self._save()
@@ -223,7 +223,7 @@ class Runner:
             self._references[key] = case.workload.reference(inputs, case.param_dict, case.phase)
         return self._references[key]
 
-    def run_case(self, case: Case) -> dict[str, Any]:
+    def run_case(self, case: Case) -> Record:
         """Measure one case and return its record; never raises except on Ctrl-C."""
         reason = (
             unavailable_reason(case, has_cuda=self.has_cuda)
@@ -247,13 +247,13 @@ class Runner:
             self._block(case, f"skipped: a smaller size of this impl ran out of memory ({case.id})")
         return record
 
-    def _isolated(self, case: Case) -> dict[str, Any]:
+    def _isolated(self, case: Case) -> Record:
         """The case in a child process, killed well after its own budget would stop it."""
         budget = self.options.measure.timeout_s
         hard = None if budget is None else budget + max(5.0, 0.5 * budget)
         return run_isolated(case.suite, case.id, self.options, timeout_s=hard, case=case)
 
-    def _failure(self, case: Case, exc: BaseException) -> dict[str, Any]:
+    def _failure(self, case: Case, exc: BaseException) -> Record:
         if is_out_of_memory(exc):
             return base_record(case, "failed", "out of memory")
         if case.device == "cuda" and is_fatal_cuda_error(exc):
@@ -275,7 +275,7 @@ class Runner:
         w = case.workload
         return w.make_inputs(case.param_dict, case.device, case.dtype, self.options.seed)
 
-    def _measure_case(self, case: Case) -> dict[str, Any]:
+    def _measure_case(self, case: Case) -> Record:
         if case.workload.kind == "convergence":
             return self._measure_convergence(case)
         w = case.workload
@@ -313,7 +313,7 @@ class Runner:
         rounds = self.options.rounds if sampled_in_rounds(case) else 1
         return per_round(opts or self.options.measure, rounds)
 
-    def _measure_convergence(self, case: Case) -> dict[str, Any]:
+    def _measure_convergence(self, case: Case) -> Record:
         """Follow one optimisation to its target, validate its result, then time its steps."""
         w = case.workload
         conv = w.convergence
@@ -334,7 +334,7 @@ class Runner:
             record["reason"] = "did not reach the target loss within the budget"
         return self._probe(case, timed.step, record)
 
-    def _probe(self, case: Case, fn: Any, record: dict[str, Any]) -> dict[str, Any]:
+    def _probe(self, case: Case, fn: Any, record: Record) -> Record:
         """Add peak memory and (on CUDA) host-blocking, each from one extra untimed call.
 
         A case past its time budget gets neither: each probe would be one more call as

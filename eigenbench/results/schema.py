@@ -14,15 +14,12 @@ Format history (one line per schema version):
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from eigenbench.errors import ResultsFileError
+from eigenbench.results.jsoncheck import first_error
 
 SCHEMA_ID = "eigenbench.run/1"
 STATUSES = ("ok", "invalid", "skipped", "failed", "timeout", "interrupted")
@@ -201,10 +198,52 @@ RUN_SCHEMA: dict[str, Any] = {
 }
 
 
+class RecordFields(TypedDict):
+    """The fields every record has (`RECORD_SCHEMA`'s required ones)."""
+
+    id: str
+    suite: str
+    workload: str
+    impl: str
+    params: dict[str, int | float | str | bool]
+    device: str
+    dtype: str
+    phase: str
+    status: str
+    reason: str | None
+    timer: str | None
+    samples_s: list[float]
+    first_call_s: float | None
+    summary: dict[str, Any] | None
+    validation: dict[str, Any] | None
+    memory: dict[str, Any] | None
+    host_blocking: bool | None
+    version: str
+
+
+class Record(RecordFields, total=False):
+    """One case of a run file, as the runner writes it and every reader takes it."""
+
+    kind: str
+    convergence: dict[str, Any] | None
+    number_per_sample: int
+    warmup_calls: int
+    stop_reason: str
+    rel_ci: float | None
+    noisy: bool
+    measure_overrides: dict[str, Any]
+    warnings: list[str]
+    host_blocking_evidence: dict[str, Any]
+    gpu_clocks: dict[str, Any] | None
+    rounds: int
+    round_medians_s: list[float]
+    run_medians_s: list[float | None]
+    isolated: bool
+    isolation: dict[str, Any]
+
+
 def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, Any]:
     """Check `doc` against the run schema; raise ResultsFileError naming the first bad field."""
-    from eigenbench.jsoncheck import first_error
-
     if isinstance(doc, Mapping) and doc.get("schema") not in (None, SCHEMA_ID):
         raise ResultsFileError(path, "/schema", f"schema {SCHEMA_ID!r}, got {doc['schema']!r}")
     error = first_error(doc, RUN_SCHEMA)
@@ -217,79 +256,3 @@ def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, 
 def _one_line(message: str, limit: int = 160) -> str:
     text = " ".join(message.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and validate a run (or baseline) file; every failure is a ResultsFileError."""
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ResultsFileError(p, "/", "a run file; no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ResultsFileError(
-            p, "/", f"a readable UTF-8 file ({exc.__class__.__name__})"
-        ) from None
-    try:
-        doc = json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as exc:
-        raise ResultsFileError(
-            p, "/", f"valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
-        ) from None
-    except ValueError as exc:
-        raise ResultsFileError(p, "/", str(exc)) from None
-    return validate_run(doc, p)
-
-
-def _reject_constant(name: str) -> float:
-    raise ValueError(f"finite numbers, got {name}")
-
-
-def dumps_run(run: Mapping[str, Any]) -> str:
-    """Serialise a run as stable, human-diffable JSON (non-finite floats become null)."""
-    return json.dumps(_finite(run), indent=1, sort_keys=False, allow_nan=False) + "\n"
-
-
-def json_line(obj: Any) -> str:
-    """One line of JSON (non-finite floats become null), for line-based protocols."""
-    return json.dumps(_finite(obj), allow_nan=False, default=str)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def save_run(run: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
-    """Write the run atomically: a temporary file beside the target, then os.replace."""
-    return write_atomic(Path(path), dumps_run(run))
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write text to `path` so that readers see the old or the new file, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def list_runs(folder: str | os.PathLike[str]) -> list[Path]:
-    """Run files in a folder, oldest first, ignoring temporaries left by a killed run."""
-    d = Path(folder)
-    if not d.is_dir():
-        return []
-    files = [p for p in d.glob("*.json") if not p.name.startswith(".")]
-    return sorted(files, key=lambda p: (p.stat().st_mtime, p.name))
