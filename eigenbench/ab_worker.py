@@ -1,7 +1,8 @@
 """One side of an A/B measurement (`eigenbench ab`): a child process driven over its stdin.
 
-The parent starts `python -m eigenbench.ab_worker` with the side's interpreter, folder and
-environment, then sends one JSON object per line and reads one back per line:
+The parent (`eigenbench.gate.ab`) starts `python -m eigenbench.ab_worker` with the side's
+interpreter, folder and environment, then sends one JSON object per line and reads one back
+per line:
 
 - `{"op": "plan", "suites": [...], "devices": [...], "quick": bool, "filter": str | null,
   "options": RunOptions dict, "command": str}` → `{"cases": [ids]}`: suites (or `all`) loaded from

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eigenbench.baseline import DEFAULT_KEEP
 from eigenbench.errors import EigenbenchError, EnvironmentProblem, UsageError
+from eigenbench.gate.baseline import DEFAULT_KEEP
 
 RUNS_DIR = Path("results/runs")
 REPORTS_DIR = Path("reports")
@@ -148,7 +148,7 @@ def _run_options(args: argparse.Namespace, devices: tuple[str, ...]) -> Any:
 def _baseline_records(machine_key: str | None, err: Any) -> dict[str, dict[str, Any]]:
     """This machine's baseline records by case id, for estimates; {} when there is none or it
     cannot be read (a warning: an estimate is no reason to stop)."""
-    from eigenbench.baseline import baseline_dir, load_runs_from
+    from eigenbench.gate.baseline import baseline_dir, load_runs_from
 
     if not machine_key:
         return {}
@@ -260,9 +260,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from eigenbench import env as envmod
-    from eigenbench.baseline import baseline_dir, load_runs_from
-    from eigenbench.compare import compare_runs
-    from eigenbench.recheck import confirm, suspects, with_rechecked
+    from eigenbench.gate.baseline import baseline_dir, load_runs_from
+    from eigenbench.gate.compare import compare_runs
+    from eigenbench.gate.recheck import judge_again, suspects
     from eigenbench.run.runner import Runner
 
     names, devices, options, cases = _plan_run(args)
@@ -297,15 +297,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         )
         if rechecked is None:
             return 130
-        second = compare_runs(baseline, with_rechecked(run, rechecked), **settings)
-        result = confirm(result, second)
+        result = judge_again(baseline, run, rechecked, result, **settings)
     Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}")
     return _show_result(result, args)
 
 
 def _setup(args: argparse.Namespace, label: str) -> Any:
     """One side of `ab` from its --LABEL-dir/-python/-env arguments."""
-    from eigenbench.ab import Setup, parse_env
+    from eigenbench.gate.ab import Setup, parse_env
 
     folder = getattr(args, f"{label}_dir")
     if folder is not None and not Path(folder).is_dir():
@@ -321,9 +320,9 @@ def _setup(args: argparse.Namespace, label: str) -> Any:
 def cmd_ab(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from eigenbench.ab import SIDES, run_ab
     from eigenbench.console import Progress
-    from eigenbench.paired import paired_compare
+    from eigenbench.gate.ab import SIDES, run_ab
+    from eigenbench.gate.paired import paired_compare
     from eigenbench.results import save_run
 
     for flag, value in (("--isolate", args.isolate), ("--threads", args.threads)):
@@ -418,8 +417,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     run = load_run(args.run)
     baseline = verdicts = None
     if args.baseline:
-        from eigenbench.baseline import load_runs_from
-        from eigenbench.compare import compare_runs
+        from eigenbench.gate.baseline import load_runs_from
+        from eigenbench.gate.compare import compare_runs
 
         baseline = load_runs_from(args.baseline)
         verdicts = [v.to_dict() for v in compare_runs(baseline, run).verdicts]
@@ -443,7 +442,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
 
 def _compare_settings(args: argparse.Namespace) -> dict[str, Any]:
     """compare_runs keyword arguments from `--threshold`, `--relative-to`, `--run-drift`."""
-    from eigenbench.compare_stats import RUN_DRIFT
+    from eigenbench.gate.noise import RUN_DRIFT
 
     if not 0 <= args.threshold < 100:
         raise UsageError(f"eigenbench {args.command}: --threshold is a percentage in [0, 100)")
@@ -461,7 +460,7 @@ def _show_result(result: Any, args: argparse.Namespace) -> int:
     """Print a CompareResult (warnings, then table or JSON) and return the exit code."""
     from rich.console import Console
 
-    from eigenbench.compare import render_table
+    from eigenbench.console import render_table
 
     err = Console(stderr=True)
     for warning in result.warnings:
@@ -478,9 +477,9 @@ def _show_result(result: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from eigenbench.baseline import load_runs_from
-    from eigenbench.compare import compare_runs
-    from eigenbench.paired import is_ab_pair, paired_compare
+    from eigenbench.gate.baseline import load_runs_from
+    from eigenbench.gate.compare import compare_runs
+    from eigenbench.gate.paired import is_ab_pair, paired_compare
 
     settings = _compare_settings(args)
     current = load_runs_from(args.run)
@@ -495,7 +494,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from eigenbench.baseline import save_baselines
+    from eigenbench.gate.baseline import save_baselines
     from eigenbench.results import load_run
 
     if args.keep < 1:

@@ -1,25 +1,34 @@
-"""What the CLI shows: a progress bar on stderr and a results table on stdout (rich)."""
+"""What the CLI shows: a progress bar on stderr, and the results, plan and compare tables on
+stdout (rich)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from eigenbench.gate.verdicts import LABELS
 from eigenbench.run.plan import SOURCES, remaining_s, source_counts
 
 if TYPE_CHECKING:
+    from eigenbench.gate.verdicts import CompareResult
     from eigenbench.run.plan import Plan
 
 
-def fmt_seconds(s: float | None) -> str:
-    """Seconds in the unit a reader expects (s, ms, µs, ns)."""
+def fmt_seconds(s: float | None, digits: int = 3, *, by_magnitude: bool = False) -> str:
+    """Seconds in the unit a reader expects (s, ms, µs, ns), to `digits` significant digits.
+
+    None is "—". `by_magnitude` picks the unit by |s|, so a negative duration reads like a
+    positive one; without it anything below 1 ns, negatives included, is given in ns.
+    """
     if s is None:
         return "—"
+    size = abs(s) if by_magnitude else s
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if s >= scale:
-            return f"{s / scale:.3g} {unit}"
-    return f"{s / 1e-9:.3g} ns"
+        if size >= scale:
+            return f"{s / scale:.{digits}g} {unit}"
+    return f"{s / 1e-9:.{digits}g} ns"
 
 
 def fmt_duration(s: float) -> str:
@@ -95,6 +104,87 @@ def results_table(records: Iterable[Mapping[str, Any]], title: str = "eigenbench
             fmt_bytes(mem),
             "—" if hb is None else ("yes" if hb else "no"),
             f"[{style}]{status}[/]" if style else status,
+        )
+    return table
+
+
+VERDICT_STYLE = {
+    "slower": "bold red",
+    "failed": "bold red",
+    "invalid": "bold magenta",
+    "faster": "green",
+    "inconclusive": "yellow",
+    "new": "cyan",
+    "missing": "cyan",
+    "unchanged": "dim",
+}
+
+
+def _median_text(s: float | None) -> str:
+    """A median in the compare table: 4 significant digits, "—" when missing or not finite."""
+    if s is None or not math.isfinite(s):
+        return "—"
+    return fmt_seconds(s, 4, by_magnitude=True)
+
+
+def _noise_caption(result: CompareResult) -> str:
+    """What the baseline rests on, how small a slowdown could be seen, how far the run moved."""
+    if result.case_drift is None:
+        return ""
+    runs = result.history_runs
+    if result.paired_rounds:
+        parts = [f"A/B interleaved: up to {result.paired_rounds} paired rounds per case"]
+    else:
+        parts = [
+            f"baseline: median of up to {runs} runs per case"
+            if runs
+            else f"drift allowed: {result.case_drift * 100:.2g} % per case"
+            + (f", {result.run_drift * 100:.2g} % shared" if result.run_drift else "")
+        ]
+    if result.median_mde is not None:
+        parts.append(f"slowdown caught 80 % of the time: {result.median_mde * 100:.2g} % (median)")
+    if result.shift is not None:
+        parts.append(f"whole-run shift ×{result.shift:.3f}")
+    return "; ".join(parts)
+
+
+def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
+    """A rich Table of the verdicts (regressions first); the CLI prints it."""
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    rel = f", relative to {result.relative_to}" if result.relative_to else ""
+    counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
+    table = Table(
+        title=f"compare: threshold {result.threshold * 100:.3g} %, BH q = {result.alpha:g}{rel}",
+        caption="\n".join(filter(None, [counts or "no cases", _noise_caption(result)])),
+    )
+    for name, justify in (
+        ("case", "left"),
+        ("baseline", "right"),
+        ("current", "right"),
+        ("ratio", "right"),
+        ("95 % interval", "right"),
+        ("q", "right"),
+        ("verdict", "left"),
+        ("why", "left"),
+    ):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    order = {label: i for i, label in enumerate(LABELS)}
+    rows = sorted(result.verdicts, key=lambda v: (not v.is_regression, order[v.label]))
+    for v in rows:
+        if v.label == "unchanged" and not show_unchanged:
+            continue
+        table.add_row(
+            escape(v.id),
+            _median_text(v.baseline_median_s),
+            _median_text(v.current_median_s),
+            "—" if v.ratio is None else f"{v.ratio:.3f}",
+            "—" if v.ci_low is None or v.ci_high is None else f"{v.ci_low:.3f}–{v.ci_high:.3f}",
+            "—" if v.q_value is None else f"{v.q_value:.2g}",
+            Text(v.label, style=VERDICT_STYLE[v.label]),
+            escape(v.reason or ""),
         )
     return table
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class EigenbenchError(Exception):
     """Base of every error the CLI reports as one line instead of a traceback."""
@@ -50,3 +52,41 @@ class MissingDependency(EigenbenchError):
     """An optional module (CuPy, SciPy, …) is needed for this and is not installed."""
 
     exit_code = 4
+
+
+class CompareError(EigenbenchError):
+    """Two runs that cannot be compared (duplicate case ids, different workload versions)."""
+
+    exit_code = 3
+
+
+class VersionMismatchError(CompareError):
+    """A case whose workload version differs between baseline and current run."""
+
+    def __init__(self, mismatches: Sequence[tuple[str, str, str]]) -> None:
+        self.mismatches = list(mismatches)
+        case, old, new = self.mismatches[0]
+        more = len(self.mismatches) - 1
+        tail = f" (and {more} more case{'s' if more > 1 else ''})" if more else ""
+        super().__init__(
+            f"case {case!r}: baseline has workload version {old!r}, current run has {new!r}"
+            f"{tail}; timings of different versions are not comparable — save a new baseline"
+        )
+
+
+class BaselineError(EigenbenchError):
+    """A run that cannot be saved as a baseline (no records, unsafe machine or suite name)."""
+
+    exit_code = 3
+
+
+class AbError(EigenbenchError):
+    """A side that could not be started or answered with an error."""
+
+    exit_code = 4
+
+
+class ExportError(EigenbenchError):
+    """A run that has nothing the target format can hold."""
+
+    exit_code = 3

@@ -16,18 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eigenbench.errors import EigenbenchError, UsageError
+from eigenbench.errors import ExportError, UsageError
 from eigenbench.results import write_atomic
 
 FORMATS = ("pyperf", "github-action")
 GHA_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 """Time units github-action-benchmark rescales between runs (seconds per unit)."""
-
-
-class ExportError(EigenbenchError):
-    """A run that has nothing the target format can hold."""
-
-    exit_code = 3
 
 
 def _ok_records(run: Mapping[str, Any], fmt: str) -> list[Mapping[str, Any]]:

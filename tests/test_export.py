@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 from factories import make_record, make_run, make_samples
 
-from eigenbench.errors import UsageError
+from eigenbench.errors import ExportError, UsageError
 from eigenbench.export import (
-    ExportError,
     dumps_export,
     to_github_action,
     to_pyperf,

@@ -5,7 +5,7 @@ twice in a row in that process: the first pass is the run, the second is what `c
 measure again for any case called slower (it re-measures right after the run, in-process).
 
 Gate as used: a baseline saved from `--keep` runs (`baseline save --keep`), a run compared
-with it, slower cases confirmed by the second pass (`eigenbench.recheck`). A/A: every run
+with it, slower cases confirmed by the second pass (`eigenbench.gate.recheck`). A/A: every run
 against every window of `--keep` other consecutive runs; power: runs with impl `a` of the
 planted suite slowed by a factor, against every window. Also reported, from the same runs:
 one-run baselines compared pairwise with no recheck (the issue's literal A/A) and the gate
@@ -27,11 +27,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from eigenbench.baseline import split_by_suite, with_history
-from eigenbench.compare import CompareResult, compare_runs
-from eigenbench.compare_stats import RUN_DRIFT
 from eigenbench.env import collect
-from eigenbench.recheck import confirm, suspects, with_rechecked
+from eigenbench.gate.baseline import split_by_suite, with_history
+from eigenbench.gate.compare import compare_runs
+from eigenbench.gate.noise import RUN_DRIFT
+from eigenbench.gate.recheck import judge_again, suspects
+from eigenbench.gate.verdicts import CompareResult
 from eigenbench.results import load_run
 
 HERE = Path(__file__).resolve().parent
@@ -102,12 +103,13 @@ def baseline_of(window: list[Run], keep: int) -> dict:
 
 def gate(base: dict, run: Run, recheck: bool) -> CompareResult:
     """`eigenbench check`'s verdicts: compare, then confirm slower cases with the second pass."""
-    first = compare_runs(base, run[0], threshold=THRESHOLD)
+    settings = {"threshold": THRESHOLD}
+    first = compare_runs(base, run[0], **settings)
     again = set(suspects(first))
     if not recheck or not again:
         return first
     second_pass = {**run[1], "records": [r for r in run[1]["records"] if r["id"] in again]}
-    return confirm(first, compare_runs(base, with_rechecked(run[0], second_pass)))
+    return judge_again(base, run[0], second_pass, first, **settings)
 
 
 def windows(n: int, keep: int, skip: int | None) -> list[tuple[int, ...]]:

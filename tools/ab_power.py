@@ -9,7 +9,7 @@ called `slower`, and how often any other case is.
 
     python tools/ab_power.py --aa 20 --power 12 --out results/ab_power-<machine>.json
 
-`--reuse` judges the runs kept in `--tmp` again (after a change to `eigenbench.paired`).
+`--reuse` judges the runs kept in `--tmp` again (after a change to `eigenbench.gate.paired`).
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 
 from aa_power import THRESHOLD, suite_folder  # tools/ is on sys.path when run as a script
 
-from eigenbench.ab import Setup, run_ab
-from eigenbench.compare import CompareResult
 from eigenbench.env import collect
-from eigenbench.paired import paired_compare
+from eigenbench.gate.ab import Setup, run_ab
+from eigenbench.gate.paired import paired_compare
+from eigenbench.gate.verdicts import CompareResult
 from eigenbench.results import load_run, save_run
 from eigenbench.run.options import RunOptions
 

@@ -9,10 +9,10 @@ Each case timed on both sides gives paired log ratios d_r = log(head_r / base_r)
 round (the rounds' medians). Its change is exp(trimmed mean of d), tested by Yuen's paired
 t test (20 % trimmed mean, winsorized variance: one round hit by a burst cannot decide);
 the p-values go through Benjamini-Hochberg at q = `alpha` across cases, and the labels
-follow `compare`'s rule (`slower`: at least 1 + threshold and significant; `unchanged`:
-the interval inside ±threshold; else `inconclusive`). No drift model is needed: both
-sides share the machine's state, and the whole run's shift is a real change here.
-Untimed cases get `compare`'s labels (`new`, `missing`, `failed`, `invalid`).
+follow the gate's rule, `verdicts.decide` (`slower`: at least 1 + threshold and significant;
+`unchanged`: the interval inside ±threshold; else `inconclusive`). No drift model is needed:
+both sides share the machine's state, and the whole run's shift is a real change here.
+Untimed cases get `matching`'s labels (`new`, `missing`, `failed`, `invalid`).
 """
 
 from __future__ import annotations
@@ -24,17 +24,15 @@ from typing import Any
 
 import numpy as np
 
-from eigenbench.compare import (
-    CompareResult,
-    Verdict,
+from eigenbench.gate.matching import (
     check_settings,
     check_versions,
-    decide,
     index_records,
-    machine_of,
     match_cases,
+    run_fields,
 )
-from eigenbench.compare_stats import benjamini_hochberg, min_detectable_slowdown, t_two_sided_p
+from eigenbench.gate.noise import benjamini_hochberg, min_detectable_slowdown, t_two_sided_p
+from eigenbench.gate.verdicts import CompareResult, Verdict, decide
 
 MIN_PAIRS = 3
 """Fewer paired rounds than this leave a timed case `inconclusive`."""
@@ -118,7 +116,7 @@ def paired_compare(
     tests: dict[str, PairedTest] = {}
     for case_id, b, h in to_test:
         pairs = round_pairs(b, h)
-        common = {
+        common: dict[str, Any] = {
             "id": case_id,
             "baseline_status": b.get("status"),
             "current_status": h.get("status"),
@@ -140,16 +138,13 @@ def paired_compare(
         verdicts=tuple(verdicts[i] for i in ids),
         threshold=threshold,
         alpha=alpha,
-        baseline_run_id=base.get("run_id"),
-        current_run_id=head.get("run_id"),
-        baseline_machine=machine_of(base),
-        current_machine=machine_of(head),
         run_drift=0.0,
         case_drift=float(np.median([t.se * math.sqrt(t.n) for t in tests.values()]))
         if tests
         else None,
         shift=math.exp(float(np.median(changes))) if changes else None,
         paired_rounds=max((t.n for t in tests.values()), default=None),
+        **run_fields(base, head),
     )
 
 
@@ -159,19 +154,25 @@ def _label(
     threshold: float,
     alpha: float,
 ) -> None:
-    """BH across the tested cases, then `compare`'s labels from each paired test."""
+    """BH across the tested cases, then the gate's labels (`decide`) from each paired test."""
     if not tests:
         return
     ids = list(tests)
     p = [tests[i].p_value() for i in ids]
     rejected, adjusted = benjamini_hochberg(p, alpha)
-    up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
     for case_id, p_case, sig, q in zip(ids, p, rejected, adjusted, strict=True):
         t = tests[case_id]
         change = math.exp(t.log_change)
         low, high = t.interval(1 - alpha)
         label, reason = decide(
-            change, change, low, high, bool(sig), float(q), up, down, None, "the rounds' noise"
+            change,
+            change=change,
+            low=low,
+            high=high,
+            significant=bool(sig),
+            q=float(q),
+            threshold=threshold,
+            noise="the rounds' noise",
         )
         verdicts[case_id] = replace(
             verdicts[case_id],

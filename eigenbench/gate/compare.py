@@ -3,7 +3,7 @@
 Pure: loaded run dicts in, a `CompareResult` out. Printing and exiting belong to the CLI.
 
 Each case measured (status `ok`) on both sides gets r = median(current) / median(baseline).
-Its noise is modelled in `eigenbench.compare_stats`: within-run sampling noise (from its
+Its noise is modelled in `eigenbench.gate.noise`: within-run sampling noise (from its
 samples), its own run-to-run drift and a shift shared by the cases of its suite. With
 t = `threshold`:
 
@@ -43,13 +43,24 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
-from eigenbench.compare_stats import (
+from eigenbench.errors import CompareError, UsageError
+from eigenbench.gate.matching import (
+    TIMED_STATUSES,
+    check_settings,
+    check_versions,
+    index_records,
+    machine_of,
+    match_cases,
+    run_fields,
+    safe_ratio,
+)
+from eigenbench.gate.noise import (
     MIN_CASES_FOR_DRIFT,
     PRIOR_RUNS,
     RUN_DRIFT,
@@ -57,7 +68,6 @@ from eigenbench.compare_stats import (
     Samples,
     benjamini_hochberg,
     bootstrap_log_ratios,
-    bootstrap_ratio_ci,
     estimate_case_drift,
     group_shifts,
     history_spreads,
@@ -71,191 +81,17 @@ from eigenbench.compare_stats import (
     shrunk_sd,
     t_two_sided_p,
 )
-from eigenbench.errors import EigenbenchError, UsageError
+from eigenbench.gate.verdicts import MIN_SAMPLES, CompareResult, Verdict, decide
 from eigenbench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
-__all__ = [
-    "LABELS",
-    "CompareError",
-    "CompareResult",
-    "Verdict",
-    "VersionMismatchError",
-    "benjamini_hochberg",
-    "bootstrap_ratio_ci",
-    "compare_runs",
-    "exit_code",
-    "min_detectable_slowdown",
-    "rank_sum_pvalue",
-    "render_table",
-]
+__all__ = ["compare_runs"]
 
-LABELS = ("slower", "faster", "unchanged", "inconclusive", "new", "missing", "failed", "invalid")
-MIN_SAMPLES = 5
-"""Fewer samples than this on either side make a timed case `inconclusive`."""
-COMPARE_SCHEMA_ID = "eigenbench.compare/1"
 SUITE_MOVE_MARGIN = 2.0
 """A whole suite is called slower (or faster) only when it moved by at least this many
 thresholds: on the shared CI VM, unchanged runs moved whole suites by up to 9 % (95th
 percentile 8.4 %) in a noisy hour, beyond what five baseline runs showed."""
 SHIFT_WARNING_SDS = 3.0
 """Warn when every case moved together by more than this many `run_drift`s."""
-
-
-class CompareError(EigenbenchError):
-    """Two runs that cannot be compared (duplicate case ids, different workload versions)."""
-
-    exit_code = 3
-
-
-class VersionMismatchError(CompareError):
-    """A case whose workload version differs between baseline and current run."""
-
-    def __init__(self, mismatches: Sequence[tuple[str, str, str]]) -> None:
-        self.mismatches = list(mismatches)
-        case, old, new = self.mismatches[0]
-        more = len(self.mismatches) - 1
-        tail = f" (and {more} more case{'s' if more > 1 else ''})" if more else ""
-        super().__init__(
-            f"case {case!r}: baseline has workload version {old!r}, current run has {new!r}"
-            f"{tail}; timings of different versions are not comparable — save a new baseline"
-        )
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The outcome for one case. Ratios are current / baseline (> 1 means slower)."""
-
-    id: str
-    label: str
-    ratio: float | None = None
-    ci_low: float | None = None
-    ci_high: float | None = None
-    p_value: float | None = None
-    """Two-sided rank-sum p-value of the samples (within-run noise only)."""
-    baseline_median_s: float | None = None
-    current_median_s: float | None = None
-    reason: str | None = None
-    q_value: float | None = None
-    """Benjamini-Hochberg adjusted `p_session` across the tested cases."""
-    p_session: float | None = None
-    """t-test p-value of no `change`, against the case's noise and run-to-run drift."""
-    noise_sd: float | None = None
-    """sd of the log ratio under the noise model (within-run and drift together)."""
-    mde: float | None = None
-    """Approximate smallest relative slowdown this case would flag with 80 % power."""
-    baseline_runs: int | None = None
-    """Baseline runs whose median is the baseline (None: the baseline's newest run only)."""
-    change: float | None = None
-    """The ratio beyond its suite's shift in this run (what is tested; = ratio when the
-    suite has too few cases for a shift)."""
-    baseline_status: str | None = None
-    current_status: str | None = None
-
-    @property
-    def is_regression(self) -> bool:
-        """Slower, failed, or invalid where the baseline was ok: what makes `compare` exit 1."""
-        if self.label in ("slower", "failed"):
-            return True
-        return self.label == "invalid" and self.baseline_status == "ok"
-
-    def to_dict(self) -> dict[str, Any]:
-        d = {k: _finite_or_none(v) for k, v in asdict(self).items()}
-        d["regression"] = self.is_regression
-        return d
-
-
-@dataclass(frozen=True)
-class CompareResult:
-    """All verdicts of one comparison, the settings used and what the user should know."""
-
-    verdicts: tuple[Verdict, ...]
-    warnings: tuple[str, ...] = ()
-    threshold: float = 0.05
-    alpha: float = 0.05
-    relative_to: str | None = None
-    seed: int = BOOTSTRAP_SEED
-    baseline_run_id: str | None = None
-    current_run_id: str | None = None
-    baseline_machine: str | None = None
-    current_machine: str | None = None
-    run_drift: float = RUN_DRIFT
-    """sd of the shared log shift assumed (0 with `relative_to`)."""
-    case_drift: float | None = None
-    """Per-case drift (sd of log ratio) used, estimated across cases; None if nothing tested."""
-    shift: float | None = None
-    """Median ratio across the tested cases: how far the whole run moved (None: too few)."""
-    paired_rounds: int | None = None
-    """Rounds per case of an A/B pair measured interleaved (`eigenbench.paired`); None for a
-    run judged against a baseline."""
-
-    @property
-    def median_mde(self) -> float | None:
-        """Median over the tested cases of the smallest slowdown caught with 80 % power: how
-        small a regression this machine and baseline can see."""
-        mdes = [v.mde for v in self.verdicts if v.mde is not None]
-        return float(np.median(mdes)) if mdes else None
-
-    @property
-    def history_runs(self) -> int | None:
-        """Most baseline runs a tested case's level rests on (None: no history used)."""
-        runs = [v.baseline_runs for v in self.verdicts if v.baseline_runs is not None]
-        return max(runs) if runs else None
-
-    @property
-    def exit_code(self) -> int:
-        return exit_code(self.verdicts)
-
-    @property
-    def regressions(self) -> list[Verdict]:
-        return [v for v in self.verdicts if v.is_regression]
-
-    def counts(self) -> dict[str, int]:
-        """Number of verdicts per label (every label present, zeros included)."""
-        out = dict.fromkeys(LABELS, 0)
-        for v in self.verdicts:
-            out[v.label] += 1
-        return out
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema": COMPARE_SCHEMA_ID,
-            "baseline": {"run_id": self.baseline_run_id, "machine_key": self.baseline_machine},
-            "current": {"run_id": self.current_run_id, "machine_key": self.current_machine},
-            "settings": {
-                "threshold": self.threshold,
-                "alpha": self.alpha,
-                "relative_to": self.relative_to,
-                "seed": self.seed,
-                "min_samples": MIN_SAMPLES,
-                "run_drift": self.run_drift,
-                "paired_rounds": self.paired_rounds,
-            },
-            "noise": {
-                "case_drift": self.case_drift,
-                "shift": self.shift,
-                "median_mde": self.median_mde,
-                "history_runs": self.history_runs,
-            },
-            "exit_code": self.exit_code,
-            "counts": self.counts(),
-            "warnings": list(self.warnings),
-            "verdicts": [v.to_dict() for v in self.verdicts],
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=1, allow_nan=False) + "\n"
-
-
-def exit_code(verdicts: Iterable[Verdict]) -> int:
-    """1 if any verdict is a regression (see `Verdict.is_regression`), else 0 — never a count."""
-    return 1 if any(v.is_regression for v in verdicts) else 0
-
-
-# --------------------------------------------------------------------------- matching and labels
-
-
-_TIMED = ("ok", "invalid")
-_FAILED = ("failed", "timeout")
 
 
 def compare_runs(
@@ -316,13 +152,10 @@ def compare_runs(
         alpha=alpha,
         relative_to=relative_to,
         seed=seed,
-        baseline_run_id=baseline.get("run_id"),
-        current_run_id=current.get("run_id"),
-        baseline_machine=machine_of(baseline),
-        current_machine=machine_of(current),
         run_drift=run_drift,
         case_drift=case_drift if tested else None,
         shift=shift,
+        **run_fields(baseline, current),
     )
 
 
@@ -372,68 +205,6 @@ class _Tested:
         return math.log(self.ratio)
 
 
-def check_settings(
-    threshold: float,
-    alpha: float,
-    resamples: int = BOOTSTRAP_RESAMPLES,
-    run_drift: float = 0.0,
-) -> None:
-    """ValueError naming the first setting out of range."""
-    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"compare: threshold must be a finite fraction >= 0, got {threshold!r}")
-    if not (isinstance(alpha, (int, float)) and 0 < alpha < 1):
-        raise ValueError(f"compare: alpha must be in (0, 1), got {alpha!r}")
-    if not (isinstance(resamples, int) and resamples >= 100):
-        raise ValueError(f"compare: resamples must be an int >= 100, got {resamples!r}")
-    if not (isinstance(run_drift, (int, float)) and 0 <= run_drift < 1):
-        raise ValueError(f"compare: run_drift must be a fraction in [0, 1), got {run_drift!r}")
-
-
-def index_records(run: Mapping[str, Any], side: str) -> dict[str, Mapping[str, Any]]:
-    records = run.get("records")
-    if not isinstance(records, list):
-        raise CompareError(f"{side} run: 'records' must be a list of records")
-    out: dict[str, Mapping[str, Any]] = {}
-    for rec in records:
-        case_id = rec.get("id")
-        if not isinstance(case_id, str) or not case_id:
-            raise CompareError(f"{side} run: a record without a string 'id'")
-        if case_id in out:
-            raise CompareError(f"{side} run: case {case_id!r} appears more than once")
-        out[case_id] = rec
-    return out
-
-
-def match_cases(
-    base: Mapping[str, Mapping[str, Any]],
-    cur: Mapping[str, Mapping[str, Any]],
-    relative_to: str | None,
-) -> tuple[list[str], dict[str, Verdict], list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]]:
-    """Every case id (the baseline's order, then new ones), the verdicts that need no test
-    (`label_without_test`), and the (id, baseline, current) records left to test."""
-    ids = list(base) + [i for i in cur if i not in base]
-    verdicts: dict[str, Verdict] = {}
-    to_test = []
-    for case_id in ids:
-        b, c = base.get(case_id), cur.get(case_id)
-        early = label_without_test(case_id, b, c, relative_to)
-        if early is not None:
-            verdicts[case_id] = early
-        elif b is not None and c is not None:  # always, once label_without_test passed
-            to_test.append((case_id, b, c))
-    return ids, verdicts, to_test
-
-
-def check_versions(base: Mapping[str, Mapping[str, Any]], cur: Mapping[str, Any]) -> None:
-    mismatches = [
-        (i, str(b.get("version")), str(cur[i].get("version")))
-        for i, b in base.items()
-        if i in cur and b.get("version") != cur[i].get("version")
-    ]
-    if mismatches:
-        raise VersionMismatchError(mismatches)
-
-
 def _ref_key(rec: Mapping[str, Any]) -> str:
     params = json.dumps(rec.get("params", {}), sort_keys=True, default=str)
     return "|".join([str(rec.get(k)) for k in ("workload", "device", "dtype", "phase")] + [params])
@@ -449,77 +220,8 @@ def _reference_samples(
     return {
         _ref_key(r): list(r["samples_s"])
         for r in found
-        if r.get("status") in _TIMED and r.get("samples_s") and min(r["samples_s"]) > 0
+        if r.get("status") in TIMED_STATUSES and r.get("samples_s") and min(r["samples_s"]) > 0
     }
-
-
-def _median(rec: Mapping[str, Any] | None) -> float | None:
-    if rec is None or not rec.get("samples_s"):
-        return None
-    return float(np.median(np.asarray(rec["samples_s"], dtype=np.float64)))
-
-
-def label_without_test(
-    case_id: str,
-    b: Mapping[str, Any] | None,
-    c: Mapping[str, Any] | None,
-    relative_to: str | None,
-) -> Verdict | None:
-    """Verdicts that need no statistics; None when the case must be tested."""
-    b_status = None if b is None else b.get("status")
-    c_status = None if c is None else c.get("status")
-    common: dict[str, Any] = {
-        "id": case_id,
-        "baseline_status": b_status,
-        "current_status": c_status,
-        "baseline_median_s": _median(b),
-        "current_median_s": _median(c),
-    }
-    if c is None:
-        return Verdict(label="missing", reason="not in the current run", **common)
-    if c_status in _FAILED:
-        return Verdict(label="failed", reason=f"{c_status}: {c.get('reason')}", **common)
-    if c_status == "invalid":
-        ratio = _ratio(common["baseline_median_s"], common["current_median_s"])
-        was = "ok" if b_status == "ok" else (b_status or "absent")
-        return Verdict(
-            label="invalid",
-            ratio=ratio,
-            reason=f"result does not match its reference (baseline: {was}): {c.get('reason')}",
-            **common,
-        )
-    if c_status != "ok":
-        return Verdict(
-            label="missing", reason=f"{c_status} in the current run: {c.get('reason')}", **common
-        )
-    if b is None:
-        return Verdict(label="new", reason="not in the baseline", **common)
-    if b_status != "ok":
-        return Verdict(
-            label="new",
-            reason=f"no valid baseline timing (baseline status {b_status}: {b.get('reason')})",
-            **common,
-        )
-    if not b.get("samples_s") or not c.get("samples_s"):
-        return Verdict(label="inconclusive", reason="a side has no samples", **common)
-    if relative_to is not None and c.get("impl") == relative_to:
-        raw = _ratio(common["baseline_median_s"], common["current_median_s"])
-        raw_text = "—" if raw is None else f"{raw:.3g}"
-        return Verdict(
-            label="unchanged",
-            ratio=1.0,
-            ci_low=1.0,
-            ci_high=1.0,
-            reason=f"reference of --relative-to (ratio 1 by definition; raw ratio {raw_text})",
-            **common,
-        )
-    return None
-
-
-def _ratio(b: float | None, c: float | None) -> float | None:
-    if b is None or c is None or b <= 0:
-        return None
-    return c / b
 
 
 def _test_case(
@@ -557,7 +259,7 @@ def _test_case(
             if min(a.size, x.size) < MIN_SAMPLES
             else "zero-duration samples"
         )
-        ratio = _ratio(common["baseline_median_s"], common["current_median_s"])
+        ratio = safe_ratio(common["baseline_median_s"], common["current_median_s"])
         return Verdict(label="inconclusive", ratio=ratio, reason=why, **common), None
     if a_ref is not None and x_ref is not None:
         a_n, x_n = a / float(np.median(a_ref)), x / float(np.median(x_ref))
@@ -653,7 +355,6 @@ def _decide_all(
             noise[i] = math.hypot(own[i], ses[t.group])
         p_test[i] = _session_p(effect[i], noise[i], t.drift_df(len(ids), drifts[0]))
     rejected, adjusted = benjamini_hochberg([p_test[i] for i in ids], alpha)
-    up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
     for case_id, sig, q in zip(ids, rejected, adjusted, strict=True):
         t = tested[case_id]
         rng = np.random.default_rng([seed, zlib.crc32(case_id.encode("utf-8")), 1])
@@ -662,7 +363,14 @@ def _decide_all(
         low, high = ratio_interval(with_drift, 1 - alpha)
         change = math.exp(effect[case_id])
         label, reason = decide(
-            t.ratio, change, low, high, bool(sig), float(q), up, down, moved.get(t.group)
+            t.ratio,
+            change=change,
+            low=low,
+            high=high,
+            significant=bool(sig),
+            q=float(q),
+            threshold=threshold,
+            moved=moved.get(t.group),
         )
         if t.extra:
             reason = "; ".join([reason, *t.extra])
@@ -704,7 +412,8 @@ def _moved_groups(
 def _shift_df(tested: Mapping[str, _Tested], members: list[str]) -> float:
     """Degrees of freedom of the shift sd: the baseline runs' shifts (fewest runs among the
     members) beyond the first, or infinite when the shift sd is the `run_drift` setting."""
-    runs = [tested[i].history[0].runs for i in members if tested[i].history is not None]
+    histories = [tested[i].history for i in members]
+    runs = [h[0].runs for h in histories if h is not None]
     return min(runs) - 1.0 if runs else math.inf
 
 
@@ -712,46 +421,6 @@ def _session_p(log_ratio: float, noise_sd: float, df: float = math.inf) -> float
     if noise_sd > 0:
         return t_two_sided_p(log_ratio / noise_sd, df)
     return 1.0 if log_ratio == 0 else 0.0
-
-
-def decide(
-    ratio: float,
-    change: float,
-    low: float,
-    high: float,
-    significant: bool,
-    q: float,
-    up: float,
-    down: float,
-    moved: tuple[float, float] | None,
-    noise: str = "noise and drift",
-) -> tuple[str, str]:
-    """A label and its reason. `change` is the ratio beyond the suite's shift (= `ratio`
-    when not judged by shift); `moved` the (shift, p) of a suite that moved as a whole;
-    `noise` what the interval and test allow for, in words."""
-    pct = f"{(up - 1) * 100:.3g} %"
-    interval = f"[{low:.3g}, {high:.3g}]"
-    beyond = "" if change == ratio else f" ({change:.3g} beyond its suite's shift)"
-    for label, side, hit in (
-        ("slower", "above +", change >= up),
-        ("faster", "below −", change <= down),
-    ):
-        if significant and hit:
-            why = f"ratio {ratio:.3g}{beyond} at or {side}{pct}, beyond {noise}"
-            return label, f"{why} (q = {q:.2g})"
-    if moved is not None and not significant:
-        shift, p = moved
-        if (shift >= up and ratio >= up) or (shift <= down and ratio <= down):
-            return (
-                "slower" if shift > 1 else "faster",
-                f"ratio {ratio:.3g}: its whole suite moved ×{shift:.3g}, beyond the shifts "
-                f"between runs (p = {p:.2g})",
-            )
-    if down <= low and high <= up:
-        return "unchanged", f"interval {interval} ({noise}) within ±{pct}"
-    if ratio >= up or ratio <= down:
-        return "inconclusive", f"ratio beyond ±{pct} but within {noise} (q = {q:.2g})"
-    return "inconclusive", f"interval {interval} ({noise}) straddles ±{pct}"
 
 
 def _shift_warning(shift: float, n_cases: int, run_drift: float, threshold: float) -> list[str]:
@@ -765,11 +434,6 @@ def _shift_warning(shift: float, n_cases: int, run_drift: float, threshold: floa
         f"{n_cases} cases): a different machine state, or a change that touches every case; "
         "--relative-to IMPL compares within each run"
     ]
-
-
-def machine_of(run: Mapping[str, Any]) -> str | None:
-    env = run.get("env")
-    return env.get("machine_key") if isinstance(env, Mapping) else None
 
 
 def _warnings(
@@ -799,96 +463,3 @@ def _warnings(
             f"(e.g. {skipped[0]!r})"
         )
     return out
-
-
-def _finite_or_none(v: Any) -> Any:
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-# --------------------------------------------------------------------------- rendering
-
-
-_STYLES = {
-    "slower": "bold red",
-    "failed": "bold red",
-    "invalid": "bold magenta",
-    "faster": "green",
-    "inconclusive": "yellow",
-    "new": "cyan",
-    "missing": "cyan",
-    "unchanged": "dim",
-}
-
-
-def format_seconds(s: float | None) -> str:
-    """A duration for the screen (s, ms, µs or ns, 4 significant digits)."""
-    if s is None or not math.isfinite(s):
-        return "—"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(s) >= scale:
-            return f"{s / scale:.4g} {unit}"
-    return f"{s / 1e-9:.4g} ns"
-
-
-def _noise_caption(result: CompareResult) -> str:
-    """What the baseline rests on, how small a slowdown could be seen, how far the run moved."""
-    if result.case_drift is None:
-        return ""
-    runs = result.history_runs
-    if result.paired_rounds:
-        parts = [f"A/B interleaved: up to {result.paired_rounds} paired rounds per case"]
-    else:
-        parts = [
-            f"baseline: median of up to {runs} runs per case"
-            if runs
-            else f"drift allowed: {result.case_drift * 100:.2g} % per case"
-            + (f", {result.run_drift * 100:.2g} % shared" if result.run_drift else "")
-        ]
-    if result.median_mde is not None:
-        parts.append(f"slowdown caught 80 % of the time: {result.median_mde * 100:.2g} % (median)")
-    if result.shift is not None:
-        parts.append(f"whole-run shift ×{result.shift:.3f}")
-    return "; ".join(parts)
-
-
-def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
-    """A rich Table of the verdicts (regressions first); the CLI prints it."""
-    from rich.markup import escape
-    from rich.table import Table
-    from rich.text import Text
-
-    rel = f", relative to {result.relative_to}" if result.relative_to else ""
-    counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
-    table = Table(
-        title=f"compare: threshold {result.threshold * 100:.3g} %, BH q = {result.alpha:g}{rel}",
-        caption="\n".join(filter(None, [counts or "no cases", _noise_caption(result)])),
-    )
-    for name, justify in (
-        ("case", "left"),
-        ("baseline", "right"),
-        ("current", "right"),
-        ("ratio", "right"),
-        ("95 % interval", "right"),
-        ("q", "right"),
-        ("verdict", "left"),
-        ("why", "left"),
-    ):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
-    order = {label: i for i, label in enumerate(LABELS)}
-    rows = sorted(result.verdicts, key=lambda v: (not v.is_regression, order[v.label]))
-    for v in rows:
-        if v.label == "unchanged" and not show_unchanged:
-            continue
-        table.add_row(
-            escape(v.id),
-            format_seconds(v.baseline_median_s),
-            format_seconds(v.current_median_s),
-            "—" if v.ratio is None else f"{v.ratio:.3f}",
-            "—" if v.ci_low is None or v.ci_high is None else f"{v.ci_low:.3f}–{v.ci_high:.3f}",
-            "—" if v.q_value is None else f"{v.q_value:.2g}",
-            Text(v.label, style=_STYLES[v.label]),
-            escape(v.reason or ""),
-        )
-    return table

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from factories import make_record, make_run
 
-from eigenbench.compare import CompareResult, Verdict
-from eigenbench.recheck import confirm, suspects, with_rechecked
+from eigenbench.gate.recheck import confirm, suspects, with_rechecked
+from eigenbench.gate.verdicts import CompareResult, Verdict
 
 
 def _result(*verdicts: Verdict) -> CompareResult:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from eigenbench.errors import EigenbenchError, ResultsFileError
+from eigenbench.errors import BaselineError, ResultsFileError
 from eigenbench.results import dumps_run, load_run, validate_run, write_atomic
 
 DEFAULT_ROOT = Path("results/baselines")
@@ -28,16 +28,12 @@ DEFAULT_KEEP = 5
 _SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
-class BaselineError(EigenbenchError):
-    """A run that cannot be saved as a baseline (no records, unsafe machine or suite name)."""
-
-    exit_code = 3
-
-
 def machine_key(run: Mapping[str, Any]) -> str:
     """The run's machine key (`env.machine_key`), checked to be safe as a folder name."""
-    env = run.get("env")
-    key = env.get("machine_key") if isinstance(env, Mapping) else None
+    # lazy: matching loads NumPy, and `eigenbench.cli` imports this module at start
+    from eigenbench.gate.matching import machine_of
+
+    key = machine_of(run)
     if not isinstance(key, str) or not key:
         raise BaselineError("run has no env.machine_key; it cannot be saved as a baseline")
     return _safe_name(key, "env.machine_key")
@@ -164,7 +160,8 @@ def with_history(
         version, prior = old.get(rec["id"], (None, []))
         if version != rec.get("version"):
             prior = []
-        prior = [None] * (len(old_ids) - len(prior)) + prior
+        pad: list[float | None] = [None] * (len(old_ids) - len(prior))
+        prior = pad + prior
         rec["run_medians_s"] = (prior[-tail:] if tail else []) + [run_median(rec)]
     out["history_run_ids"] = [*ids, str(run["run_id"])]
     return out
@@ -194,18 +191,21 @@ def load_runs_from(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
     """Merge loaded runs (with the files they came from) into one run dict."""
+    # lazy: matching loads NumPy, and `eigenbench.cli` imports this module at start
+    from eigenbench.gate.matching import machine_of
+
     first_path, first = runs[0]
     merged = {k: copy.deepcopy(v) for k, v in first.items() if k != "records"}
-    key = machine_key_or_none(first)
+    key = machine_of(first)
     seen: dict[str, Path] = {}
     records: list[dict[str, Any]] = []
     for path, run in runs:
-        if machine_key_or_none(run) != key:
+        if machine_of(run) != key:
             raise ResultsFileError(
                 path,
                 "/env/machine_key",
                 f"{key!r} like {first_path.name} (a folder must hold one machine's runs), "
-                f"got {machine_key_or_none(run)!r}",
+                f"got {machine_of(run)!r}",
             )
         for rec in run["records"]:
             if rec["id"] in seen:
@@ -232,9 +232,3 @@ def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
     merged["records"] = records
     merged["sources"] = [str(path) for path, _ in runs]
     return merged
-
-
-def machine_key_or_none(run: Mapping[str, Any]) -> str | None:
-    """`env.machine_key` if present, unchecked."""
-    env = run.get("env")
-    return env.get("machine_key") if isinstance(env, Mapping) else None

@@ -1,4 +1,4 @@
-"""The A/B judgement (`eigenbench.paired`) on synthetic paired rounds: no timing."""
+"""The A/B judgement (`eigenbench.gate.paired`) on synthetic paired rounds: no timing."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from eigenbench.compare import VersionMismatchError
-from eigenbench.paired import (
+from eigenbench.errors import VersionMismatchError
+from eigenbench.gate.paired import (
     MIN_PAIRS,
     is_ab_pair,
     paired_compare,

@@ -10,22 +10,19 @@ import pytest
 from factories import make_record, make_run, make_samples
 from rich.console import Console
 
-from eigenbench.compare import (
-    LABELS,
-    CompareError,
-    CompareResult,
-    Verdict,
-    VersionMismatchError,
+from eigenbench.console import render_table
+from eigenbench.errors import CompareError, EigenbenchError, UsageError, VersionMismatchError
+from eigenbench.gate.compare import compare_runs
+from eigenbench.gate.noise import (
+    CASE_DRIFT_FLOOR,
+    RUN_DRIFT,
     benjamini_hochberg,
     bootstrap_ratio_ci,
-    compare_runs,
-    exit_code,
+    estimate_case_drift,
     min_detectable_slowdown,
     rank_sum_pvalue,
-    render_table,
 )
-from eigenbench.compare_stats import CASE_DRIFT_FLOOR, RUN_DRIFT, estimate_case_drift
-from eigenbench.errors import EigenbenchError, UsageError
+from eigenbench.gate.verdicts import LABELS, CompareResult, Verdict, exit_code
 
 
 def _rec(samples: list[float], **kw) -> dict:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from factories import make_record, make_run
 
-from eigenbench.baseline import with_history
-from eigenbench.compare import compare_runs
-from eigenbench.compare_stats import (
+from eigenbench.gate.baseline import with_history
+from eigenbench.gate.compare import compare_runs
+from eigenbench.gate.noise import (
     MIN_HISTORY,
     group_shifts,
     history_spreads,
@@ -220,7 +220,7 @@ def test_t_p_values():
 def test_drift_estimate_ignores_real_changes_among_few_cases():
     # Ten cases, two 3x slower and one 20 % off (seven left: fewer than MIN_CASES_FOR_DRIFT):
     # the spread is still the bulk's.
-    from eigenbench.compare_stats import estimate_case_drift
+    from eigenbench.gate.noise import estimate_case_drift
 
     rng = np.random.default_rng(9)
     d = rng.normal(0.0, 0.01, 10)
@@ -230,7 +230,7 @@ def test_drift_estimate_ignores_real_changes_among_few_cases():
 
 
 def test_satterthwaite_degrees_of_freedom():
-    from eigenbench.compare_stats import satterthwaite_df
+    from eigenbench.gate.noise import satterthwaite_df
 
     assert satterthwaite_df([(1.0, 4.0)]) == pytest.approx(4.0)
     assert satterthwaite_df([(1.0, 4.0), (1.0, 4.0)]) == pytest.approx(8.0)  # pooled

@@ -7,7 +7,7 @@ side runs in its own worker process (`eigenbench.ab_worker`); this module drives
 round 1 validates and times every case on both sides, later rounds sample the cases both
 timed again, in a fresh random order each round, each case's sides taking turns to go
 first. The two runs come back as ordinary run files tagged `ab` (same id), and
-`eigenbench.paired` judges them round by round.
+`eigenbench.gate.paired` judges them round by round.
 """
 
 from __future__ import annotations
@@ -26,19 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eigenbench.errors import EigenbenchError
+from eigenbench.errors import AbError
 from eigenbench.results import json_line
 
 SIDES: tuple[str, str] = ("base", "head")
 WORKER_FILE = "eigenbench/ab_worker.py"
 STDERR_TAIL_CHARS = 1500
 TIMED = ("ok", "invalid")
-
-
-class AbError(EigenbenchError):
-    """A side that could not be started or answered with an error."""
-
-    exit_code = 4
 
 
 @dataclass(frozen=True)

@@ -7,16 +7,15 @@ import json
 import pytest
 from factories import make_record, make_run
 
-from eigenbench.baseline import (
-    BaselineError,
+from eigenbench.errors import BaselineError, ResultsFileError
+from eigenbench.gate.baseline import (
     baseline_path,
     load_runs_from,
     machine_key,
     save_baseline,
     with_history,
 )
-from eigenbench.compare import compare_runs
-from eigenbench.errors import ResultsFileError
+from eigenbench.gate.compare import compare_runs
 from eigenbench.results import load_run, save_run
 
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from eigenbench.ab import SIDES, Setup, child_env, parse_env, visit_order
 from eigenbench.ab_worker import serve
 from eigenbench.cli import main
-from eigenbench.paired import is_ab_pair
+from eigenbench.gate.ab import SIDES, Setup, child_env, parse_env, visit_order
+from eigenbench.gate.paired import is_ab_pair
 from eigenbench.results import load_run, validate_run
 from eigenbench.run.options import RunOptions
 

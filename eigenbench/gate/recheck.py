@@ -21,7 +21,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from eigenbench.compare import CompareResult, Verdict
+from eigenbench.gate.compare import compare_runs
+from eigenbench.gate.verdicts import CompareResult, Verdict
 
 
 def suspects(result: CompareResult) -> list[str]:
@@ -62,6 +63,20 @@ def confirm(first: CompareResult, second: CompareResult) -> CompareResult:
     return replace(first, verdicts=tuple(verdicts))
 
 
+def judge_again(
+    baseline: Mapping[str, Any],
+    run: Mapping[str, Any],
+    recheck_run: Mapping[str, Any],
+    first: CompareResult,
+    **settings: Any,
+) -> CompareResult:
+    """`eigenbench check`'s rule: `first` (`run` judged against `baseline`), each `slower`
+    verdict kept only if `recheck_run`, which measured those cases again, confirms it
+    (`confirm`). The recheck's records stand in for theirs in `run`, judged with the same
+    `settings` (`compare_runs` keyword arguments) as `first`."""
+    return confirm(first, compare_runs(baseline, with_rechecked(run, recheck_run), **settings))
+
+
 def _agrees(w: Verdict, threshold: float, alpha: float) -> bool:
     """Whether a recheck verdict confirms a slowdown (see the module docstring)."""
     if w.label in ("slower", "failed", "invalid"):
@@ -81,6 +96,7 @@ def _confirmed(v: Verdict, w: Verdict) -> Verdict:
     again = f"measured twice: first ratio {v.ratio:.3g}, then {_ratio_text(w)}"
     if w.label in ("slower", "failed", "invalid"):
         return replace(w, reason=f"{w.reason}; {again}")
+    assert w.p_session is not None  # `_agrees` passed it on its p-value
     return replace(
         w,
         label="slower",
