@@ -139,7 +139,8 @@ def nvidia_smi(
 def cusolver_version() -> str | None:
     """cuSOLVER's version as CuPy loads it ("major.minor.patch"), or None without CuPy.
 
-    CuPy exposes it as `cusolver._getVersion()` (a tuple); there is no public `getVersion`.
+    CuPy exposes it as `cusolver._getVersion()` (a tuple; no public `getVersion` in CuPy
+    13.6–15), with `getVersion` tried for any other build.
     """
     try:
         from cupy_backends.cuda.libs import cusolver

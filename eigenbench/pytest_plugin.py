@@ -63,7 +63,8 @@ def _on_gpu(value: Any, depth: int = 2) -> bool:
 def choose_clock(device: str = "auto", args: tuple[Any, ...] = (), kwargs: Any = None) -> Any:
     """An eigenbench Clock (`time(fn, number) -> seconds`): CUDA events or perf_counter.
 
-    "auto" picks events only when one of `args`/`kwargs` lives on the GPU.
+    "auto" picks events only when one of `args`/`kwargs` lives on the GPU; otherwise
+    perf_counter, fenced by `torch.cuda.synchronize` once this process has used CUDA.
     """
     from eigenbench.measure.clocks import CudaEventClock, PerfCounterClock
 
@@ -77,6 +78,9 @@ def choose_clock(device: str = "auto", args: tuple[Any, ...] = (), kwargs: Any =
         return CudaEventClock()
     if device == "auto" and (_on_gpu(args) or _on_gpu(dict(kwargs or {}))):
         return CudaEventClock()
+    torch = sys.modules.get("torch")
+    if device == "auto" and torch is not None and torch.cuda.is_initialized():
+        return PerfCounterClock(sync=torch.cuda.synchronize)  # GPU work hidden in a closure
     return PerfCounterClock()
 
 

@@ -272,7 +272,7 @@ def test_a_lost_cuda_context_keeps_the_cpu_cases_and_exits_4(
     args = ["run", "lost", "--device", "all", "--out", str(out), "--max-time", "0.05"]
     assert main([*args, "--warmup", "0"]) == 4
     err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("eigenbench: error: CUDA context lost after w/a/cuda/")
+    assert err[-1].startswith("eigenbench: error: CUDA context lost, detected after w/a/cuda/")
     run = load_run(out)
     status = {(r["impl"], r["device"]): r["status"] for r in run["records"]}
     assert status == {

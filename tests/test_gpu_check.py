@@ -557,6 +557,7 @@ def test_every_step_runs_and_at_most_8_files_remain(tmp_path, monkeypatch):
     --device wins), selftest and peers refuse --device cuda (rc 4), the rest is real."""
     tests_file = tmp_path / "test_tiny.py"
     tests_file.write_text(GPU_TEST_FILE)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the same steps on a GPU machine: no GPU
     monkeypatch.setattr(gc, "do_preflight", _fake_cuda_preflight)
     monkeypatch.setattr(gc, "GPU_TEST_PATHS", (str(tests_file),))
     monkeypatch.setattr(gc, "CUDA_SENSITIVE_TESTS", (str(tests_file),))

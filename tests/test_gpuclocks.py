@@ -24,13 +24,16 @@ class FakeNvml:
     """The calls eigenbench makes of nvidia-ml-py, over two GPUs known by UUID."""
 
     def __init__(self, *, renamed: bool = True) -> None:
-        self.handles = {"GPU-aaaa": "h0", "GPU-bbbb": "h1"}
-        self.sm = {"h0": 1980.0, "h1": 1755.0}
+        self.handles = {"GPU-aaaa": "h0", "GPU-bbbb": "h1", "MIG-cccc": "h2"}
+        self.sm = {"h0": 1980.0, "h1": 1755.0, "h2": 1410.0}
         self.reasons = 0x1
+        self.renamed = renamed
         if not renamed:  # NVML before 12.x only has the "throttle reasons" name
             self.nvmlDeviceGetCurrentClocksThrottleReasons = self._reasons
 
     def nvmlDeviceGetHandleByUUID(self, uuid: str) -> str:
+        if uuid not in self.handles:
+            raise RuntimeError("NVML_ERROR_NOT_FOUND")
         return self.handles[uuid]
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> str:
@@ -43,7 +46,7 @@ class FakeNvml:
         return self.reasons
 
     def __getattr__(self, name: str) -> Any:
-        if name == "nvmlDeviceGetCurrentClocksEventReasons" and "renamed" not in self.__dict__:
+        if name == "nvmlDeviceGetCurrentClocksEventReasons" and self.__dict__["renamed"]:
             return self._reasons
         raise AttributeError(name)
 
@@ -60,11 +63,13 @@ def test_the_device_is_found_by_uuid_not_by_index() -> None:
     assert handle_for(nvml, "bbbb", 0) == "h1"
     assert handle_for(nvml, "GPU-aaaa", 1) == "h0"
     assert handle_for(nvml, None, 1) == "h1"  # no UUID from torch: the index is all there is
+    assert handle_for(nvml, "cccc", 0) == "h2"  # a MIG slice
 
 
 @pytest.mark.parametrize("renamed", [True, False])
 def test_a_reading_has_clocks_reasons_temperature_and_no_power(renamed: bool) -> None:
     nvml = FakeNvml(renamed=renamed)
+    assert hasattr(nvml, "nvmlDeviceGetCurrentClocksEventReasons") is renamed
     nvml.reasons = 0x1 | 0x20
     r = reader_for(nvml, "h1")()
     assert (r.sm_mhz, r.mem_mhz, r.temperature_c, r.power_w) == (1755.0, 2619.0, 61.0, None)
@@ -77,9 +82,15 @@ def _reading(sm: float, reasons: int = 0) -> Reading:
 
 def test_summary_and_warning_of_a_steady_gpu() -> None:
     s = summarize_readings([_reading(1980.0, 0x1), _reading(1965.0), _reading(1980.0)], 1980.0)
-    assert s["readings"] == 3 and s["sm_mhz"] == {"min": 1965.0, "median": 1980.0, "max": 1980.0}
+    assert s["readings"] == 3 and s["sm_mhz"] == {"min": 1965.0, "median": 1972.5, "max": 1980.0}
     assert s["reasons"] == []  # idle between samples is no slowdown
     assert throttle_warning(s) is None
+
+
+def test_idle_readings_do_not_count_as_a_clock_drop() -> None:
+    idle = 0x1
+    s = summarize_readings([_reading(1980.0)] * 4 + [_reading(345.0, idle)], 1980.0)
+    assert s["sm_mhz"]["min"] == 1980.0 and throttle_warning(s) is None
 
 
 def test_power_capping_or_a_clock_drop_is_a_warning() -> None:
@@ -97,10 +108,14 @@ def test_the_watch_polls_on_a_thread_while_entered() -> None:
         polls.append(1.0)
         return _reading(1980.0)
 
+    import time
+
     watch = ClockWatch(read, max_sm_mhz=1980.0, interval_s=0.001)
     with watch:
-        while len(polls) < 5:  # the thread polls by itself
-            pass
+        deadline = time.monotonic() + 30
+        while len(polls) < 5 and time.monotonic() < deadline:  # the thread polls by itself
+            time.sleep(0.001)
+    assert len(polls) >= 5
     n = len(polls)
     assert watch.summary()["readings"] == n  # type: ignore[index]
     assert len(polls) == n  # nothing polls after the exit

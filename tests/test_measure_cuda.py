@@ -38,6 +38,7 @@ def _fake_cuda(monkeypatch: pytest.MonkeyPatch, log: _Log) -> None:
             return end.t - self.t  # milliseconds
 
     monkeypatch.setattr(torch.cuda, "Event", FakeEvent)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: None)
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: log.events.append("sync"))
 
 

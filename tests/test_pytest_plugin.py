@@ -199,6 +199,23 @@ def test_auto_uses_events_only_for_gpu_arguments(monkeypatch):
     assert choose_clock("auto", (), {"a": {"x": gpu}}).name == "cuda_event"
 
 
+def test_auto_fences_cpu_timing_once_the_process_uses_cuda(monkeypatch):
+    """A closure over CUDA tensors has no GPU argument: perf_counter, but synchronised."""
+    import torch
+
+    from eigenbench.pytest_plugin import choose_clock
+
+    syncs: list[str] = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: syncs.append("sync"))
+    clock = choose_clock("auto", (3,))
+    assert clock.name == "perf_counter"
+    clock.time(lambda: syncs.append("call"), 2)
+    assert syncs == ["sync", "call", "call", "sync"]
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
+    assert choose_clock("auto", (3,)).sync is None
+
+
 GPU_TEST = """
 import pytest
 import torch

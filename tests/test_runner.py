@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -297,14 +296,15 @@ def _cuda_run(tmp_path: Path, suite: Suite, **runner_kw: Any) -> tuple[Runner, d
     runner_kw.setdefault("clock_watch", lambda: None)
     runner = Runner(
         env=ENV,
-        options=RunOptions(devices=("cuda", "cpu"), measure=FAST, memory=False),
+        options=RunOptions(
+            devices=("cuda", "cpu"), measure=FAST, memory=False, host_blocking=False
+        ),
         out_path=tmp_path / "run.json",
         command="test",
         clock_factory=lambda c: FakeClock(1e-3),
         has_cuda=lambda: True,
         **runner_kw,
     )
-    runner.options = dataclasses.replace(runner.options, host_blocking=False)
     return runner, runner.run(expand(suite, devices=("cuda", "cpu"), quick=False))
 
 
@@ -320,7 +320,7 @@ def test_a_sticky_cuda_error_stops_the_cuda_cases_and_keeps_the_cpu_ones(tmp_pat
     by_id = {(r["impl"], r["device"]): r for r in doc["records"]}
     assert by_id[("crash", "cuda")]["status"] == "failed"
     later = by_id[("fine", "cuda")]
-    assert later["status"] == "skipped" and "CUDA context lost after" in later["reason"]
+    assert later["status"] == "skipped" and "CUDA context lost, detected after" in later["reason"]
     assert by_id[("fine", "cpu")]["status"] == "ok"
     assert by_id[("crash", "cpu")]["status"] == "failed"  # the CPU case ran (and raised)
     assert runner.cuda_lost is not None

@@ -136,6 +136,9 @@ def run_step(
         except subprocess.TimeoutExpired:
             result.timed_out = True
             result.rc = stop_process(proc, grace_s, whole_group=not term_leader_only)
+        except BaseException:  # this script is being stopped: stop the step as at its limit
+            stop_process(proc, grace_s, whole_group=not term_leader_only)
+            raise
         finally:
             _signal_group(proc.pid, signal.SIGKILL)  # leftovers of the group
     result.seconds = time.monotonic() - t0
@@ -217,5 +220,7 @@ def fit_run_file(path: Path, run: Loaded) -> str:
     it), so that it can still come back; a note, empty if nothing was done."""
     if not path.exists() or path.stat().st_size <= MAX_FILE_BYTES or not run.ok:
         return ""
-    path.write_text(json.dumps(without_samples(run.data), indent=1) + "\n")
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(without_samples(run.data), indent=1) + "\n")
+    os.replace(tmp, path)
     return f"samples_s emptied to fit {MAX_FILE_BYTES >> 20} MiB (the report has them)"

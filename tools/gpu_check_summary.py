@@ -437,6 +437,17 @@ def run_lines(run: Loaded) -> list[str]:
             lines.append(
                 f"- host_blocking, {impl} eigvalsh records: {sum(flags)} blocking of {len(flags)}"
             )
+    lost = dig(run.data, "cuda_lost")
+    if isinstance(lost, dict):
+        after, error = dig(lost, "after"), dig(lost, "error")
+        lines.append(f"- CUDA context lost, detected after {after}: {error}")
+    throttled = [
+        f"{dig(r, 'id')}: {w}"
+        for r in records
+        for w in (dig(r, "warnings") or [])
+        if isinstance(w, str) and w.startswith("GPU ")
+    ]
+    lines.extend(f"- {w}" for w in throttled[:LIST_LIMIT])
     return lines
 
 

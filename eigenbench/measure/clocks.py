@@ -27,26 +27,33 @@ class Clock(Protocol):
 
 
 class PerfCounterClock:
-    """Host wall time by `time.perf_counter_ns` (CPU work is synchronous)."""
+    """Host wall time by `time.perf_counter_ns` (CPU work is synchronous).
+
+    `sync` (e.g. `torch.cuda.synchronize`) fences each sample on both sides, for code that may
+    queue GPU work without saying so (a closure over CUDA tensors).
+    """
 
     name = "perf_counter"
+    min_sample_s = 1e-3
+    """Shortest sample: far above the timer's resolution and a call's overhead."""
 
-    def __init__(self) -> None:
+    def __init__(self, sync: Callable[[], Any] | None = None) -> None:
         self.resolution_s = time.get_clock_info("perf_counter").resolution
+        self.sync = sync
 
     def now(self) -> float:
         return time.perf_counter()
 
     def time(self, fn: Callable[[], Any], number: int) -> float:
-        counter = time.perf_counter_ns
-        if number == 1:
-            start = counter()
-            fn()
-            return (counter() - start) * 1e-9
+        counter, sync = time.perf_counter_ns, self.sync
+        if sync is not None:
+            sync()
         loop = range(number)
         start = counter()
         for _ in loop:
             fn()
+        if sync is not None:
+            sync()
         return (counter() - start) * 1e-9
 
 
@@ -72,8 +79,9 @@ class CudaEventClock:
         self.before_sample = before_sample
         self._start = torch.cuda.Event(enable_timing=True)
         self._end = torch.cuda.Event(enable_timing=True)
-        self._start.record()
-        self._end.record()
+        stream = torch.cuda.current_stream(self.device)
+        self._start.record(stream)
+        self._end.record(stream)
 
     def now(self) -> float:
         return time.perf_counter()
@@ -84,10 +92,11 @@ class CudaEventClock:
         if self.before_sample is not None:
             self.before_sample()
         start, end = self._start, self._end
-        start.record()
+        stream = torch.cuda.current_stream(self.device)  # the clock's device, not the current one
+        start.record(stream)
         for _ in range(number):
             fn()
-        end.record()
+        end.record(stream)
         end.synchronize()
         return start.elapsed_time(end) * 1e-3
 
@@ -97,3 +106,7 @@ def clock_for(device: str, *, before_sample: Callable[[], Any] | None = None) ->
     if device == "cuda":
         return CudaEventClock(before_sample=before_sample)
     return PerfCounterClock()
+
+
+MIN_SAMPLE_S = {"cpu": PerfCounterClock.min_sample_s, "cuda": CudaEventClock.min_sample_s}
+"""Shortest sample of each device's clock (calls are repeated within a sample to reach it)."""

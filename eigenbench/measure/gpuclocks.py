@@ -1,7 +1,8 @@
 """GPU clocks, throttle reasons, temperature and power, read through NVML while a case runs.
 
-A daemon thread polls NVML (nvidia-ml-py, imported as `pynvml`) every few tens of
-milliseconds between entering and leaving a `ClockWatch`, so the record shows the clocks
+A daemon thread polls NVML (nvidia-ml-py, imported as `pynvml`) every 0.2 s (rarely enough
+that its few GIL hand-offs hardly touch the samples) between entering and leaving a
+`ClockWatch`, and once at each end, so the record shows the clocks
 *during* sampling, not an idle reading before or after it. Each query is a library call of
 microseconds (no `nvidia-smi` process), and the GPU is the one torch uses: found by its UUID,
 so `CUDA_VISIBLE_DEVICES` renumbering does not matter.
@@ -62,8 +63,13 @@ def reason_names(bits: int) -> list[str]:
 
 
 def summarize_readings(readings: Sequence[Reading], max_sm_mhz: float | None) -> dict[str, Any]:
-    """What the record keeps: clock ranges, the reasons seen, peak temperature and power."""
-    sm = [r.sm_mhz for r in readings]
+    """What the record keeps: clock ranges, the reasons seen, peak temperature and power.
+
+    The SM clock range counts only readings taken while the GPU was busy (a GPU idle between
+    samples may drop its clock without slowing any); all of them when none was busy.
+    """
+    busy = [r for r in readings if not r.reasons & REASON_BITS["gpu_idle"]] or list(readings)
+    sm = [r.sm_mhz for r in busy]
     mem = [r.mem_mhz for r in readings]
     seen = 0
     for r in readings:
@@ -105,7 +111,7 @@ class ClockWatch:
         self,
         read: Callable[[], Reading],
         max_sm_mhz: float | None = None,
-        interval_s: float = 0.05,
+        interval_s: float = 0.2,
     ) -> None:
         self._read = read
         self.max_sm_mhz = max_sm_mhz
@@ -171,11 +177,18 @@ def _reasons(nvml: Any, handle: Any) -> int:
 
 
 def handle_for(nvml: Any, uuid: str | None, index: int) -> Any:
-    """The NVML handle of torch's device: by UUID (immune to CUDA_VISIBLE_DEVICES), else index."""
-    if uuid:
-        name = uuid if uuid.startswith(("GPU-", "MIG-")) else f"GPU-{uuid}"
-        return nvml.nvmlDeviceGetHandleByUUID(name)
-    return nvml.nvmlDeviceGetHandleByIndex(index)
+    """The NVML handle of torch's device: by UUID (immune to CUDA_VISIBLE_DEVICES), else index.
+
+    torch gives the UUID without NVML's prefix: "GPU-" for a whole GPU, "MIG-" for a slice.
+    """
+    if not uuid:
+        return nvml.nvmlDeviceGetHandleByIndex(index)
+    if uuid.startswith(("GPU-", "MIG-")):
+        return nvml.nvmlDeviceGetHandleByUUID(uuid)
+    try:
+        return nvml.nvmlDeviceGetHandleByUUID(f"GPU-{uuid}")
+    except Exception:  # not a whole GPU: a MIG slice
+        return nvml.nvmlDeviceGetHandleByUUID(f"MIG-{uuid}")
 
 
 def reader_for(nvml: Any, handle: Any) -> Callable[[], Reading]:
@@ -209,7 +222,7 @@ def torch_device_uuid(index: int) -> str | None:
     return None if uuid is None else str(uuid)
 
 
-def watch_current_gpu(interval_s: float = 0.05) -> ClockWatch | None:
+def watch_current_gpu(interval_s: float = 0.2) -> ClockWatch | None:
     """A ClockWatch on the GPU torch is using now; None when NVML cannot be used."""
     import torch
 

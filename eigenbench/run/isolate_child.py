@@ -77,7 +77,7 @@ def _run_child(args: argparse.Namespace, inherited: int) -> dict[str, Any]:
 
 
 def start_cuda() -> None:
-    """Create this process's CUDA context and load the solver libraries before timing."""
+    """Create this process's CUDA context before the case (its libraries still load lazily)."""
     import torch
 
     torch.empty(1, device="cuda").add_(1)

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from eigenbench.measure.loop import MeasureOptions
+from eigenbench.spec import Case
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +62,14 @@ def known_fields(cls: type, d: Any, where: str) -> Mapping[str, Any]:
     if unknown:
         raise ValueError(f"{where}: unknown keys {unknown} (known: {sorted(names)})")
     return d
+
+
+def sampled_in_rounds(case: Case) -> bool:
+    """Whether `--rounds` applies to this case's workload (a convergence is followed once)."""
+    return case.workload.kind != "convergence"
+
+
+def case_measure_options(case: Case, options: RunOptions) -> MeasureOptions:
+    """The run's measure options with the workload's own overrides (before rounds)."""
+    overrides = case.workload.measure
+    return dataclasses.replace(options.measure, **overrides) if overrides else options.measure

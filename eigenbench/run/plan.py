@@ -28,17 +28,16 @@ spends on it:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from eigenbench.errors import SuiteError
+from eigenbench.measure.clocks import MIN_SAMPLE_S
 from eigenbench.measure.hostsync import guard_seconds
 from eigenbench.measure.loop import MeasureOptions, calls_per_sample, per_round
-from eigenbench.run.options import RunOptions
-from eigenbench.run.runner import sampled_in_rounds
+from eigenbench.run.options import RunOptions, case_measure_options, sampled_in_rounds
 from eigenbench.spec import Case, Convergence
 
 SOURCES = ("baseline", "declared", "default", "skipped")
@@ -59,7 +58,6 @@ CUDA: inputs made on the host and copied, synchronisations, the clock watch (a g
 ISOLATE_OVERHEAD_S = 1.5
 """`--isolate`: a child Python process that imports torch and the suite, per case."""
 
-MIN_SAMPLE_S = {"cpu": 1e-3, "cuda": 100e-6}
 """The clocks' shortest samples (`measure.clocks`: perf_counter 1 ms, CUDA events 100 µs)."""
 
 STOP_FRACTION = 0.35
@@ -287,18 +285,12 @@ def reference_s(case: Case) -> float:
     return _checked(prior(case.param_dict, "cpu", "float64"), case)
 
 
-def effective_options(case: Case, options: RunOptions) -> MeasureOptions:
-    """The run's measure options with the workload's overrides, as the runner applies them."""
-    overrides = case.workload.measure
-    return dataclasses.replace(options.measure, **overrides) if overrides else options.measure
-
-
 def estimate_case(case: Case, options: RunOptions, cost: CallCost) -> CaseCost:
     """One case under the run's options (reference excluded)."""
     w = case.workload
     result = case_cost(
         cost,
-        effective_options(case, options),
+        case_measure_options(case, options),
         device=case.device,
         rounds=options.rounds if sampled_in_rounds(case) else 1,
         convergence=w.convergence if w.kind == "convergence" else None,

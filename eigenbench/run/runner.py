@@ -8,7 +8,6 @@ run goes on; bigger sizes of an impl that ran out of memory or time are skipped.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -26,7 +25,7 @@ from eigenbench.measure.memory import peak_memory
 from eigenbench.results import SCHEMA_ID, Record, save_run
 from eigenbench.run.convergence import follow, to_record
 from eigenbench.run.isolate import run_isolated
-from eigenbench.run.options import RunOptions
+from eigenbench.run.options import RunOptions, case_measure_options, sampled_in_rounds
 from eigenbench.run.records import (
     base_record,
     is_fatal_cuda_error,
@@ -170,7 +169,8 @@ class Runner:
         again = [c for c in cases if resamplable(c, by_id.get(c.id))]
         for r in range(2, self.options.rounds + 1):
             for case in again if r % 2 else again[::-1]:
-                self.round_again(case, by_id[case.id])
+                if not (case.device == "cuda" and self.cuda_lost):
+                    self.round_again(case, by_id[case.id])
             self._save()
 
     def round_again(self, case: Case, record: Record) -> float | None:
@@ -181,6 +181,8 @@ class Runner:
         except KeyboardInterrupt:
             raise
         except Exception as exc:  # keep the rounds already measured
+            if case.device == "cuda" and is_fatal_cuda_error(exc):
+                self._lose_cuda(case, one_line(exc))
             done = record.get("rounds", 1)
             record.setdefault("warnings", []).append(f"round {done + 1}: {one_line(exc)}")
             return None
@@ -263,7 +265,7 @@ class Runner:
     def _lose_cuda(self, case: Case, error: str) -> None:
         """Stop the CUDA cases of this process after a sticky error; CPU cases go on."""
         self.cuda_lost = (
-            f"CUDA context lost after {case.id} ({error}); run the CUDA cases again "
+            f"CUDA context lost, detected after {case.id} ({error}); run the CUDA cases again "
             "in a new process (--isolate contains such faults)"
         )
         self.run_doc["cuda_lost"] = {"after": case.id, "error": error}
@@ -282,9 +284,9 @@ class Runner:
         inputs = self._inputs(case)
         fn = w.bind(case.impl, inputs, case.phase)
         clock = self.clock_factory(case)
+        expected = self.reference_for(case, inputs)  # CPU float64: not the case's time budget
         start = clock.now()
         output, first_s = first_call(fn, clock)
-        expected = self.reference_for(case, inputs)
         validation = w.validate(output, expected, case.param_dict, case.dtype)
         del output
         with self._watching(case) as watch:
@@ -308,10 +310,8 @@ class Runner:
             yield watch
 
     def _measure_options(self, case: Case) -> MeasureOptions:
-        overrides = case.workload.measure
-        opts = dataclasses.replace(self.options.measure, **overrides) if overrides else None
         rounds = self.options.rounds if sampled_in_rounds(case) else 1
-        return per_round(opts or self.options.measure, rounds)
+        return per_round(case_measure_options(case, self.options), rounds)
 
     def _measure_convergence(self, case: Case) -> Record:
         """Follow one optimisation to its target, validate its result, then time its steps."""
@@ -355,11 +355,6 @@ class Runner:
             record["host_blocking"] = probe["host_blocking"]
             record["host_blocking_evidence"] = probe["evidence"]
         return record
-
-
-def sampled_in_rounds(case: Case) -> bool:
-    """Whether `--rounds` applies to this case's workload (a convergence is followed once)."""
-    return case.workload.kind != "convergence"
 
 
 def resamplable(case: Case, record: Mapping[str, Any] | None) -> bool:

@@ -107,12 +107,12 @@ def _warm(fn: Callable[[], Any], calls: int = 3) -> None:
 
 
 def _blocking_entry(
-    label: str, expected: str, fn: Callable[[], Any], guard_s: float
+    label: str, expected: str, fn: Callable[[], Any], margin_s: float
 ) -> dict[str, Any]:
     from eigenbench.measure.hostsync import detect_host_blocking
 
     _warm(fn)
-    verdict = detect_host_blocking(fn, margin_s=guard_s)
+    verdict = detect_host_blocking(fn, margin_s=margin_s)
     detected = "blocking" if verdict["host_blocking"] else "non-blocking"
     return {
         "label": label,
@@ -144,7 +144,7 @@ def _launch_many(a: Any, launches: int) -> None:
         x.add_(1.0)
 
 
-def host_blocking_section(guard_s: float) -> list[dict[str, Any]]:
+def host_blocking_section(margin_s: float) -> list[dict[str, Any]]:
     """Blocking verdicts on torch eigvalsh (expected blocking), many small kernels and CuPy
     eigvalsh (both expected not)."""
     import torch
@@ -158,20 +158,20 @@ def host_blocking_section(guard_s: float) -> list[dict[str, Any]]:
             f"torch.linalg.eigvalsh cuda {shape} float32",
             "blocking",
             lambda: torch.linalg.eigvalsh(a),
-            guard_s,
+            margin_s,
         ),
         _blocking_entry(
             f"{SLOW_LAUNCHES} small torch kernels (slow to launch, no sync)",
             "non-blocking",
             lambda: _launch_many(a, SLOW_LAUNCHES),
-            guard_s,
+            margin_s,
         ),
     ]
     label = f"cupy eigvalsh (eigenbench.ops.cupy_bridge) {shape} float32"
     fn, reason = _cupy_callable(a)
     if fn is not None:
         try:
-            entries.append(_blocking_entry(label, "non-blocking", fn, guard_s))
+            entries.append(_blocking_entry(label, "non-blocking", fn, margin_s))
         except MissingDependency as exc:
             reason = str(exc)
         except Exception as exc:  # a broken CuPy install: report it, keep the other figures
@@ -204,5 +204,5 @@ def cuda_section(quick: bool) -> dict[str, Any]:
         "cuda_known_duration": cuda_known_durations(
             calibration["cycles_per_s"], quick_options(quick)
         ),
-        "host_blocking": host_blocking_section(guard_s=0.1 if quick else 0.2),
+        "host_blocking": host_blocking_section(margin_s=0.1 if quick else 0.2),
     }
