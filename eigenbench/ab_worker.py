@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from eigenbench.errors import EigenbenchError
-from eigenbench.results import json_line
+from eigenbench.results import Record, json_line
 from eigenbench.run.records import one_line
 from eigenbench.run.runner import Runner
 from eigenbench.spec import Case
@@ -38,7 +38,7 @@ class Side:
     def __init__(self) -> None:
         self.runner: Runner | None = None
         self.cases: dict[str, Case] = {}
-        self.records: dict[str, dict[str, Any]] = {}
+        self.records: dict[str, Record] = {}
 
     def handle(self, msg: Mapping[str, Any]) -> dict[str, Any]:
         op = msg.get("op")

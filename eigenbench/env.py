@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from eigenbench.errors import EnvironmentProblem
 from eigenbench.measure.gpuclocks import driver_version, nvml_status
 
 PACKAGES = (
@@ -180,3 +181,29 @@ def collect(*, with_gpu: bool = True) -> dict[str, Any]:
         "torch_config": {"cuda": torch.version.cuda, "debug": bool(torch.version.debug)},
         "git_commit": git_commit(),
     }
+
+
+def cuda_available() -> bool:
+    """Whether torch sees a CUDA device here."""
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def resolve_devices(choice: str, *, assume_gpu: bool = False) -> tuple[str, ...]:
+    """The devices `--device` names (cpu, cuda, auto, all) on this machine; EnvironmentProblem
+    for cuda without a GPU. `assume_gpu` (for planning): `cuda` and `all` list the CUDA cases
+    as a GPU machine would run them, whether or not this machine has one."""
+    if assume_gpu and choice in ("cuda", "all"):
+        return ("cuda",) if choice == "cuda" else ("cpu", "cuda")
+    has_cuda = cuda_available()
+    if choice == "cuda" and not has_cuda:
+        raise EnvironmentProblem(
+            "--device cuda: no CUDA GPU is available on this machine "
+            "(torch.cuda.is_available() is False)"
+        )
+    if choice == "auto":
+        return ("cuda",) if has_cuda else ("cpu",)
+    if choice == "all":
+        return ("cpu", "cuda") if has_cuda else ("cpu",)
+    return (choice,)

@@ -78,9 +78,9 @@ def choose_clock(device: str = "auto", args: tuple[Any, ...] = (), kwargs: Any =
         return CudaEventClock()
     if device == "auto" and (_on_gpu(args) or _on_gpu(dict(kwargs or {}))):
         return CudaEventClock()
-    torch = sys.modules.get("torch")
-    if device == "auto" and torch is not None and torch.cuda.is_initialized():
-        return PerfCounterClock(sync=torch.cuda.synchronize)  # GPU work hidden in a closure
+    loaded = sys.modules.get("torch")
+    if device == "auto" and loaded is not None and loaded.cuda.is_initialized():
+        return PerfCounterClock(sync=loaded.cuda.synchronize)  # GPU work hidden in a closure
     return PerfCounterClock()
 
 

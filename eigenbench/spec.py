@@ -381,3 +381,27 @@ def _check_grid(grid: object, where: str) -> None:
                 raise SuiteError(
                     f"{where}: param {k!r} must be int, float, str or bool, got {type(v).__name__}"
                 )
+
+
+def describe_suite(s: Suite) -> dict[str, Any]:
+    """A suite's declarations as plain data (`eigenbench list --json`)."""
+    return {
+        "name": s.name,
+        "description": s.description,
+        "workloads": [
+            {
+                "name": w.name,
+                "kind": w.kind,
+                "impls": [
+                    {"name": i.name, "devices": sorted(i.devices), "requires": list(i.requires)}
+                    for i in w.impls
+                ],
+                "dtypes": list(w.dtypes),
+                "phases": list(w.phases),
+                "grid": expand_grid(w.grid),
+                "quick_grid": expand_grid(w.quick_grid),
+                "gpu_grid": expand_grid(w.gpu_grid) if w.gpu_grid is not None else None,
+            }
+            for w in s.workloads
+        ],
+    }

@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from eigenbench.measure.stats import summarize
 from eigenbench.results import SCHEMA_ID
-from eigenbench.stats import summarize
 
 
 def make_samples(median_s: float, n: int = 30, cv: float = 0.01, seed: int = 0) -> list[float]:

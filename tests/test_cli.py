@@ -92,7 +92,7 @@ def test_package_imports_with_torch_and_numpy_only() -> None:
         "import sys\n"
         "for m in ('scipy', 'rich', 'matplotlib', 'pyperf', 'jinja2', 'jsonschema', 'cupy'):\n"
         "    sys.modules[m] = None\n"
-        "import eigenbench, eigenbench.spec, eigenbench.run.runner, eigenbench.stats\n"
+        "import eigenbench, eigenbench.spec, eigenbench.run.runner, eigenbench.measure.stats\n"
         "import eigenbench.measure, eigenbench.ops\n"
     )
     proc = subprocess.run(

@@ -11,7 +11,7 @@ import pytest
 from factories import make_record, make_run, make_samples
 
 from eigenbench.errors import ExportError, UsageError
-from eigenbench.export import (
+from eigenbench.results.export import (
     dumps_export,
     to_github_action,
     to_pyperf,

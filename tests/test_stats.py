@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from eigenbench.stats import bootstrap_median_ci, order_statistic_median_ci, summarize
+from eigenbench.measure.stats import bootstrap_median_ci, order_statistic_median_ci, summarize
 
 
 def test_summary_matches_numpy() -> None:

@@ -232,3 +232,25 @@ def merge_runs(runs: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
     merged["records"] = records
     merged["sources"] = [str(path) for path, _ in runs]
     return merged
+
+
+def records_by_id(
+    machine_key: str | None, root: str | os.PathLike[str] = DEFAULT_ROOT
+) -> dict[str, Any]:
+    """This machine's baseline records by case id; {} when it has none.
+
+    BaselineError (or ResultsFileError) when its files cannot be read.
+    """
+    if not machine_key:
+        return {}
+    folder = baseline_dir(machine_key, root)
+    if not folder.is_dir():
+        return {}
+    return {r["id"]: r for r in load_runs_from(folder)["records"]}
+
+
+def for_suites(baseline: dict[str, Any], suites: set[str], path: Path) -> dict[str, Any]:
+    """A baseline folder's records of the suites a run measured (a file is used whole)."""
+    if not path.is_dir():
+        return baseline
+    return {**baseline, "records": [r for r in baseline["records"] if r["suite"] in suites]}

@@ -82,7 +82,7 @@ from eigenbench.gate.noise import (
     t_two_sided_p,
 )
 from eigenbench.gate.verdicts import MIN_SAMPLES, CompareResult, Verdict, decide
-from eigenbench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
 __all__ = ["compare_runs"]
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from eigenbench.errors import CompareError, VersionMismatchError
 from eigenbench.gate.verdicts import Verdict
-from eigenbench.stats import BOOTSTRAP_RESAMPLES
+from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES
 
 TIMED_STATUSES = ("ok", "invalid")
 """Record statuses that hold samples."""

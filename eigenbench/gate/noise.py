@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from eigenbench.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 
 Samples = Sequence[float] | np.ndarray
 

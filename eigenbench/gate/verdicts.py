@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from eigenbench.gate.noise import RUN_DRIFT
-from eigenbench.stats import BOOTSTRAP_SEED
+from eigenbench.measure.stats import BOOTSTRAP_SEED
 
 LABELS = ("slower", "faster", "unchanged", "inconclusive", "new", "missing", "failed", "invalid")
 """Every verdict label, in the order of `CompareResult.counts` and of the compare table."""

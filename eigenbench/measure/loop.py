@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from eigenbench.measure.clocks import Clock
-from eigenbench.stats import order_statistic_median_ci
+from eigenbench.measure.stats import order_statistic_median_ci
 
 MAX_CALLS_PER_SAMPLE = 1 << 20
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from eigenbench.measure.memory import status_bytes
+from eigenbench.measure.stats import summarize
 from eigenbench.results import write_atomic
 from eigenbench.run.options import RunOptions
 from eigenbench.run.records import one_line
 from eigenbench.run.runner import Runner
 from eigenbench.spec import find_case
-from eigenbench.stats import summarize
 from eigenbench.suites import load_suite
 
 _KIB = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux

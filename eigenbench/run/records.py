@@ -12,9 +12,9 @@ from typing import Any
 
 from eigenbench.measure.clocks import Clock
 from eigenbench.measure.loop import Measurement, relative_ci
+from eigenbench.measure.stats import summarize
 from eigenbench.results import Record
 from eigenbench.spec import DEVICES, Case, Validation, parse_case_id
-from eigenbench.stats import summarize
 
 OUT_OF_MEMORY_TEXTS = ("out of memory", "alloc_failed", "can't allocate memory")
 """Texts of allocation failures that are not typed as such: cuSOLVER's workspace

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from eigenbench.env import cuda_available
 from eigenbench.measure.clocks import Clock, clock_for
 from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_current_gpu
 from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure, per_round
@@ -52,12 +53,6 @@ def _l2_flusher() -> Any:
     from eigenbench.measure.l2 import L2Flusher
 
     return L2Flusher()
-
-
-def cuda_available() -> bool:
-    import torch
-
-    return bool(torch.cuda.is_available())
 
 
 def unavailable_reason(case: Case, *, has_cuda: Callable[[], bool] = cuda_available) -> str | None:

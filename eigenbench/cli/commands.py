@@ -1,7 +1,8 @@
-"""Command line: a thin adapter from arguments to the library; exit codes per the contract.
+"""The commands: each parses nothing and decides nothing, it calls the library and prints.
 
-0 ok · 1 regression found · 2 usage error · 3 invalid input file or suite · 4 environment
-error · 130 interrupted. Results go to stdout, progress and errors to stderr.
+`eigenbench.cli.parser` maps arguments to these `cmd_*` functions; each returns an exit code
+(0 ok · 1 regression · 2 usage · 3 input · 4 environment · 130 interrupted) or raises an
+EigenbenchError that `eigenbench.cli.main` prints as one line.
 """
 
 from __future__ import annotations
@@ -9,83 +10,29 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-import signal
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from eigenbench.env import resolve_devices
 from eigenbench.errors import EigenbenchError, EnvironmentProblem, UsageError
-from eigenbench.gate.baseline import DEFAULT_KEEP
 
 RUNS_DIR = Path("results/runs")
 REPORTS_DIR = Path("reports")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def _devices(choice: str, *, assume_gpu: bool = False) -> tuple[str, ...]:
-    """The devices `--device` names. `assume_gpu` (for `plan`): `cuda` and `all` list the CUDA
-    cases as a GPU machine would run them, whether or not this machine has one."""
-    from eigenbench.run.runner import cuda_available
-
-    if assume_gpu and choice in ("cuda", "all"):
-        return ("cuda",) if choice == "cuda" else ("cpu", "cuda")
-    has_cuda = cuda_available()
-    if choice == "cuda" and not has_cuda:
-        raise EnvironmentProblem(
-            "--device cuda: no CUDA GPU is available on this machine "
-            "(torch.cuda.is_available() is False)"
-        )
-    if choice == "auto":
-        return ("cuda",) if has_cuda else ("cpu",)
-    if choice == "all":
-        return ("cpu", "cuda") if has_cuda else ("cpu",)
-    return (choice,)
-
-
 def cmd_list(args: argparse.Namespace) -> int:
-    from eigenbench.spec import expand_grid
-    from eigenbench.suites import available, load_suite
+    """Suites, workloads, impls and grids."""
+    from eigenbench.spec import describe_suite
+    from eigenbench.suites import load_suites
 
-    suites = []
-    for name in available():
-        s = load_suite(name)
-        suites.append(
-            {
-                "name": s.name,
-                "description": s.description,
-                "workloads": [
-                    {
-                        "name": w.name,
-                        "kind": w.kind,
-                        "impls": [
-                            {
-                                "name": i.name,
-                                "devices": sorted(i.devices),
-                                "requires": list(i.requires),
-                            }
-                            for i in w.impls
-                        ],
-                        "dtypes": list(w.dtypes),
-                        "phases": list(w.phases),
-                        "grid": expand_grid(w.grid),
-                        "quick_grid": expand_grid(w.quick_grid),
-                        "gpu_grid": expand_grid(w.gpu_grid) if w.gpu_grid is not None else None,
-                    }
-                    for w in s.workloads
-                ],
-            }
-        )
+    suites = [describe_suite(s) for s in load_suites(["all"])]
     if args.json:
         print(json.dumps({"suites": suites}, indent=1))
         return 0
-    for s in suites:
-        print(f"{s['name']}: {s['description']}")
-        for w in s["workloads"]:
+    for d in suites:
+        print(f"{d['name']}: {d['description']}")
+        for w in d["workloads"]:
             impls = ", ".join(f"{i['name']}[{'/'.join(i['devices'])}]" for i in w["impls"])
             print(
                 f"  {w['name']} ({w['kind']}): {impls}; {len(w['grid'])} sizes, "
@@ -123,7 +70,7 @@ def _plan_run(
         if args.threads < 1:
             raise UsageError(f"eigenbench {args.command}: --threads must be at least 1")
         torch.set_num_threads(args.threads)
-    devices = _devices(args.device, assume_gpu=assume_gpu)
+    devices = resolve_devices(args.device, assume_gpu=assume_gpu)
     options = _run_options(args, devices)
     cases = cases_of(suites, devices=devices, quick=args.quick, text=args.filter)
     return names, devices, options, cases
@@ -145,18 +92,13 @@ def _run_options(args: argparse.Namespace, devices: tuple[str, ...]) -> Any:
         raise UsageError(f"eigenbench {args.command}: --rounds: {exc}") from None
 
 
-def _baseline_records(machine_key: str | None, err: Any) -> dict[str, dict[str, Any]]:
-    """This machine's baseline records by case id, for estimates; {} when there is none or it
-    cannot be read (a warning: an estimate is no reason to stop)."""
-    from eigenbench.gate.baseline import baseline_dir, load_runs_from
+def _baseline_records(machine_key: str | None, err: Any) -> dict[str, Any]:
+    """This machine's baseline records for estimates; {} with a warning when they cannot be
+    read (an estimate is no reason to stop)."""
+    from eigenbench.gate.baseline import records_by_id
 
-    if not machine_key:
-        return {}
     try:
-        folder = baseline_dir(machine_key)
-        if not folder.is_dir():
-            return {}
-        return {r["id"]: r for r in load_runs_from(folder)["records"]}
+        return records_by_id(machine_key)
     except EigenbenchError as exc:
         err.print(f"warning: baseline not used for estimates: {exc}", markup=False)
         return {}
@@ -177,8 +119,8 @@ def _estimates(runner: Any, cases: list[Any], err: Any) -> dict[str, float]:
             baseline,
             unavailable=lambda c: unavailable_reason(c, has_cuda=runner.has_cuda),
         )
-    except EigenbenchError as exc:  # a broken prior in a suite
-        err.print(f"warning: no time estimate: {exc}", markup=False)
+    except Exception as exc:  # a broken prior in a suite: an estimate is no reason to stop
+        err.print(f"warning: no time estimate: {type(exc).__name__}: {exc}", markup=False)
         return {}
     return {c.id: c.seconds for c in plan.cases}
 
@@ -260,7 +202,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from eigenbench import env as envmod
-    from eigenbench.gate.baseline import baseline_dir, load_runs_from
+    from eigenbench.gate.baseline import baseline_dir, for_suites, load_runs_from
     from eigenbench.gate.compare import compare_runs
     from eigenbench.gate.recheck import judge_again, suspects
     from eigenbench.run.runner import Runner
@@ -272,7 +214,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise UsageError(
             f"eigenbench check: no baseline at {base_path} (save one with `make baseline`)"
         )
-    baseline = _only_suites(load_runs_from(base_path), set(names), base_path)
+    baseline = for_suites(load_runs_from(base_path), set(names), base_path)
     out = Path(args.out) if args.out else RUNS_DIR / "check.json"
 
     def runner() -> Runner:
@@ -337,7 +279,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     if base.to_dict() == head.to_dict():
         err.print("eigenbench ab: base and head are set up alike: an A/A check of the noise")
-    devices = _devices(args.device)
+    devices = resolve_devices(args.device)
     plan = {
         "suites": args.suites,
         "devices": list(devices),
@@ -363,8 +305,9 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     from eigenbench import env as envmod
     from eigenbench.console import plan_view
+    from eigenbench.env import cuda_available
     from eigenbench.run.plan import estimate_plan
-    from eigenbench.run.runner import cuda_available, unavailable_reason
+    from eigenbench.run.runner import unavailable_reason
 
     names, devices, options, cases = _plan_run(args, assume_gpu=True)
     machine_key = envmod.collect(with_gpu="cuda" in devices)["machine_key"]
@@ -403,13 +346,6 @@ def _budget(options: Any) -> str:
     return " · ".join(parts) + " per case"
 
 
-def _only_suites(baseline: dict[str, Any], suites: set[str], path: Path) -> dict[str, Any]:
-    """A baseline folder's records of the suites a run measured (a file is used whole)."""
-    if not path.is_dir():
-        return baseline
-    return {**baseline, "records": [r for r in baseline["records"] if r["suite"] in suites]}
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from eigenbench.report import render_report
     from eigenbench.results import load_run
@@ -434,7 +370,7 @@ def cmd_selftest(args: argparse.Namespace) -> int:
     from eigenbench.selftest import format_selftest, run_selftest
 
     if args.device == "cuda":
-        _devices("cuda")
+        resolve_devices("cuda")
     result = run_selftest(args.device, quick=args.quick)
     print(json.dumps(result, indent=1) if args.json else format_selftest(result))
     return 0
@@ -477,7 +413,7 @@ def _show_result(result: Any, args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from eigenbench.gate.baseline import load_runs_from
+    from eigenbench.gate.baseline import for_suites, load_runs_from
     from eigenbench.gate.compare import compare_runs
     from eigenbench.gate.paired import is_ab_pair, paired_compare
 
@@ -489,7 +425,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             paired_compare(base_run, current, threshold=settings["threshold"]), args
         )
     suites = {r["suite"] for r in current["records"]}
-    baseline = _only_suites(base_run, suites, Path(args.baseline))
+    baseline = for_suites(base_run, suites, Path(args.baseline))
     return _show_result(compare_runs(baseline, current, **settings), args)
 
 
@@ -506,8 +442,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from eigenbench.export import dumps_export, write_export
     from eigenbench.results import load_run
+    from eigenbench.results.export import dumps_export, write_export
 
     run = load_run(args.run)
     if args.out:
@@ -530,248 +466,3 @@ def cmd_env(args: argparse.Namespace) -> int:
         for key, value in info.items():
             print(f"{key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
     return 0
-
-
-def _add_run_arguments(p: argparse.ArgumentParser) -> None:
-    """What to measure and how: shared by `run`, `check` and `ab`."""
-    _add_case_arguments(p)
-    p.add_argument(
-        "--isolate",
-        action="store_true",
-        help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
-    _add_measure_arguments(p)
-
-
-def _add_case_arguments(p: argparse.ArgumentParser) -> None:
-    """Which cases: shared by `run`, `check`, `ab` and `plan`."""
-    p.add_argument("suites", nargs="+", metavar="SUITE", help="suite names, or `all`")
-    p.add_argument("--quick", action="store_true", help="the small grid (CI)")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="cpu")
-    p.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
-
-
-def _add_measure_arguments(p: argparse.ArgumentParser) -> None:
-    """How long to sample each case: shared by `run`, `check`, `ab` and `plan`."""
-    p.add_argument(
-        "--rounds",
-        type=int,
-        default=1,
-        metavar="N",
-        help="sample each case in N rounds spread over the run, pooled (same total budget); "
-        "steadier medians between runs on shared machines (default 1)",
-    )
-    p.add_argument("--min-samples", dest="min_samples", type=int)
-    p.add_argument(
-        "--max-time",
-        dest="max_time_s",
-        type=float,
-        metavar="SECONDS",
-        help="sampling budget per case (default 2)",
-    )
-    p.add_argument(
-        "--rel-ci",
-        dest="rel_ci_target",
-        type=float,
-        metavar="FRACTION",
-        help="stop when the median's 95%% interval is within ± this (default 0.01)",
-    )
-    p.add_argument("--warmup", dest="warmup_s", type=float, metavar="SECONDS")
-    p.add_argument(
-        "--timeout",
-        dest="timeout_s",
-        type=float,
-        metavar="SECONDS",
-        help="hard budget per case; bigger sizes of that impl are then skipped",
-    )
-
-
-def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
-    """How to judge changes and report them: shared by `compare` and `check`."""
-    p.add_argument(
-        "--threshold",
-        type=float,
-        default=5.0,
-        metavar="PCT",
-        help="smallest change that counts, in percent (default 5)",
-    )
-    p.add_argument(
-        "--relative-to",
-        metavar="IMPL",
-        help="compare times relative to IMPL's at the same params in each run",
-    )
-    p.add_argument(
-        "--run-drift",
-        type=float,
-        metavar="PCT",
-        help="sd of the shift shared by every case between two sessions, in percent "
-        "(default 1, as measured on a shared 2-core VM; ignored with --relative-to)",
-    )
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--changes-only", action="store_true", help="hide unchanged cases")
-    p.add_argument(
-        "--report-only",
-        action="store_true",
-        help="print the verdicts but exit 0 on regressions (noisy shared CI)",
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
-        prog="eigenbench",
-        description="Benchmark GPU eigen and rank workloads: "
-        "correct first, then fast, with memory and host-blocking.",
-    )
-    p.add_argument("--debug", action="store_true", help="show tracebacks")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
-
-    ls = sub.add_parser("list", help="suites, workloads, impls and grids")
-    ls.add_argument("--json", action="store_true")
-    ls.set_defaults(func=cmd_list)
-
-    run = sub.add_parser("run", help="measure suites and write a run file")
-    _add_run_arguments(run)
-    run.add_argument("--out", metavar="RUN.json", help="default: results/runs/<run_id>.json")
-    run.add_argument(
-        "--resume",
-        metavar="RUN.json",
-        help="continue an interrupted run: measure only the cases it lacks",
-    )
-    run.set_defaults(func=cmd_run)
-
-    chk = sub.add_parser(
-        "check",
-        help="run suites, compare with this machine's baseline, measure slower cases again; "
-        "exit 1 on a regression found twice",
-    )
-    _add_run_arguments(chk)
-    chk.add_argument("--out", metavar="RUN.json", help="default: results/runs/check.json")
-    chk.add_argument(
-        "--baseline",
-        metavar="BASE",
-        help="a run file or folder (default: results/baselines/<machine_key>/)",
-    )
-    chk.add_argument(
-        "--no-recheck",
-        action="store_true",
-        help="do not measure slower cases again (one measurement decides)",
-    )
-    _add_compare_arguments(chk)
-    chk.set_defaults(func=cmd_check)
-
-    pl = sub.add_parser(
-        "plan",
-        help="the cases a run would measure and its estimated time (no GPU needed: "
-        "--device cuda lists the CUDA cases as a GPU machine would run them)",
-    )
-    _add_case_arguments(pl)
-    _add_measure_arguments(pl)
-    pl.add_argument("--json", action="store_true")
-    pl.set_defaults(func=cmd_plan, seed=0, isolate=False, threads=None)
-
-    rep = sub.add_parser("report", help="HTML report and PNG charts of a run")
-    rep.add_argument("run", metavar="RUN.json")
-    rep.add_argument("--baseline", metavar="BASE.json", help="a run file or a baseline folder")
-    rep.add_argument("--out", metavar="DIR", help="default: reports/<run_id>/")
-    rep.add_argument("--reference", metavar="IMPL", help="impl the speedups are relative to")
-    rep.set_defaults(func=cmd_report)
-
-    st = sub.add_parser("selftest", help="accuracy and overhead of the harness itself")
-    st.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    st.add_argument("--json", action="store_true")
-    st.add_argument("--quick", action="store_true", help="shorter, for smoke tests")
-    st.set_defaults(func=cmd_selftest)
-
-    cmp = sub.add_parser("compare", help="a run against a baseline; exit 1 on a regression")
-    cmp.add_argument("baseline", metavar="BASE.json", help="a run file or a folder of them")
-    cmp.add_argument("run", metavar="RUN.json", help="a run file or a folder of them")
-    _add_compare_arguments(cmp)
-    cmp.set_defaults(func=cmd_compare)
-
-    ab = sub.add_parser(
-        "ab",
-        help="time two setups (revisions, environments) alternately, round by round, and "
-        "judge them pair by pair; exit 1 on a regression",
-    )
-    _add_run_arguments(ab)
-    for label, what in (("base", "the reference"), ("head", "the one judged")):
-        ab.add_argument(
-            f"--{label}-dir",
-            metavar="DIR",
-            help=f"{what}: a checkout (first on PYTHONPATH, its suites/ used; default: here)",
-        )
-        ab.add_argument(
-            f"--{label}-python", metavar="PYTHON", help=f"{what}: interpreter (default: this one)"
-        )
-        ab.add_argument(
-            f"--{label}-env",
-            action="append",
-            metavar="KEY=VALUE",
-            help=f"{what}: an environment variable (repeatable)",
-        )
-    ab.add_argument("--out-dir", default=str(RUNS_DIR), metavar="DIR", help="for the two runs")
-    _add_compare_arguments(ab)
-    ab.set_defaults(func=cmd_ab, rounds=20)
-
-    base = sub.add_parser("baseline", help="promote a run to the stored baselines")
-    base_sub = base.add_subparsers(dest="action", required=True, parser_class=_Parser)
-    save = base_sub.add_parser("save", help="results/baselines/<machine_key>/<suite>.json")
-    save.add_argument(
-        "runs", nargs="+", metavar="RUN.json", help="one run, or several saved oldest first"
-    )
-    save.add_argument("--root", default="results/baselines", metavar="DIR")
-    save.add_argument(
-        "--keep",
-        type=int,
-        default=DEFAULT_KEEP,
-        metavar="K",
-        help="runs the baseline remembers: compare takes each case's level and drift from "
-        f"their medians (default {DEFAULT_KEEP}; 1 keeps only the newest)",
-    )
-    save.set_defaults(func=cmd_baseline)
-
-    exp = sub.add_parser("export", help="pyperf or github-action-benchmark formats")
-    exp.add_argument("run", metavar="RUN.json")
-    exp.add_argument("--format", required=True, choices=("pyperf", "github-action"))
-    exp.add_argument("--out", metavar="FILE", help="default: stdout")
-    exp.set_defaults(func=cmd_export)
-
-    env = sub.add_parser("env", help="this machine's fingerprint")
-    env.add_argument("--json", action="store_true")
-    env.add_argument("--key", action="store_true", help="only the machine key (baseline folder)")
-    env.set_defaults(func=cmd_env)
-    return p
-
-
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `eigenbench` command."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    try:
-        signal.signal(signal.SIGTERM, _sigterm)
-    except ValueError:  # not the main thread (e.g. called from a test runner thread)
-        pass
-    try:
-        args = build_parser().parse_args(argv)
-        return int(args.func(args))
-    except EigenbenchError as exc:
-        if debug:
-            raise
-        print(f"eigenbench: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("eigenbench: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `eigenbench compare … | head`: the reader left, not an error
-        sys.stderr.close()
-        return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

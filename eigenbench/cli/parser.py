@@ -1,0 +1,240 @@
+"""The command line's arguments: one sub-parser per command, each calling its `cmd_*`."""
+
+from __future__ import annotations
+
+import argparse
+
+from eigenbench.cli.commands import (
+    RUNS_DIR,
+    cmd_ab,
+    cmd_baseline,
+    cmd_check,
+    cmd_compare,
+    cmd_env,
+    cmd_export,
+    cmd_list,
+    cmd_plan,
+    cmd_report,
+    cmd_run,
+    cmd_selftest,
+)
+from eigenbench.errors import UsageError
+from eigenbench.gate.baseline import DEFAULT_KEEP
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    """What to measure and how: shared by `run`, `check` and `ab`."""
+    _add_case_arguments(p)
+    p.add_argument(
+        "--isolate",
+        action="store_true",
+        help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    _add_measure_arguments(p)
+
+
+def _add_case_arguments(p: argparse.ArgumentParser) -> None:
+    """Which cases: shared by `run`, `check`, `ab` and `plan`."""
+    p.add_argument("suites", nargs="+", metavar="SUITE", help="suite names, or `all`")
+    p.add_argument("--quick", action="store_true", help="the small grid (CI)")
+    p.add_argument("--device", choices=("cpu", "cuda", "auto", "all"), default="cpu")
+    p.add_argument("--filter", metavar="TEXT", help="only cases whose id contains TEXT")
+
+
+def _add_measure_arguments(p: argparse.ArgumentParser) -> None:
+    """How long to sample each case: shared by `run`, `check`, `ab` and `plan`."""
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        metavar="N",
+        help="sample each case in N rounds spread over the run, pooled (same total budget); "
+        "steadier medians between runs on shared machines (default 1)",
+    )
+    p.add_argument("--min-samples", dest="min_samples", type=int)
+    p.add_argument(
+        "--max-time",
+        dest="max_time_s",
+        type=float,
+        metavar="SECONDS",
+        help="sampling budget per case (default 2)",
+    )
+    p.add_argument(
+        "--rel-ci",
+        dest="rel_ci_target",
+        type=float,
+        metavar="FRACTION",
+        help="stop when the median's 95%% interval is within ± this (default 0.01)",
+    )
+    p.add_argument("--warmup", dest="warmup_s", type=float, metavar="SECONDS")
+    p.add_argument(
+        "--timeout",
+        dest="timeout_s",
+        type=float,
+        metavar="SECONDS",
+        help="hard budget per case; bigger sizes of that impl are then skipped",
+    )
+
+
+def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
+    """How to judge changes and report them: shared by `compare` and `check`."""
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=5.0,
+        metavar="PCT",
+        help="smallest change that counts, in percent (default 5)",
+    )
+    p.add_argument(
+        "--relative-to",
+        metavar="IMPL",
+        help="compare times relative to IMPL's at the same params in each run",
+    )
+    p.add_argument(
+        "--run-drift",
+        type=float,
+        metavar="PCT",
+        help="sd of the shift shared by every case between two sessions, in percent "
+        "(default 1, as measured on a shared 2-core VM; ignored with --relative-to)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--changes-only", action="store_true", help="hide unchanged cases")
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="print the verdicts but exit 0 on regressions (noisy shared CI)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="eigenbench",
+        description="Benchmark GPU eigen and rank workloads: "
+        "correct first, then fast, with memory and host-blocking.",
+    )
+    p.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ls = sub.add_parser("list", help="suites, workloads, impls and grids")
+    ls.add_argument("--json", action="store_true")
+    ls.set_defaults(func=cmd_list)
+
+    run = sub.add_parser("run", help="measure suites and write a run file")
+    _add_run_arguments(run)
+    run.add_argument("--out", metavar="RUN.json", help="default: results/runs/<run_id>.json")
+    run.add_argument(
+        "--resume",
+        metavar="RUN.json",
+        help="continue an interrupted run: measure only the cases it lacks",
+    )
+    run.set_defaults(func=cmd_run)
+
+    chk = sub.add_parser(
+        "check",
+        help="run suites, compare with this machine's baseline, measure slower cases again; "
+        "exit 1 on a regression found twice",
+    )
+    _add_run_arguments(chk)
+    chk.add_argument("--out", metavar="RUN.json", help="default: results/runs/check.json")
+    chk.add_argument(
+        "--baseline",
+        metavar="BASE",
+        help="a run file or folder (default: results/baselines/<machine_key>/)",
+    )
+    chk.add_argument(
+        "--no-recheck",
+        action="store_true",
+        help="do not measure slower cases again (one measurement decides)",
+    )
+    _add_compare_arguments(chk)
+    chk.set_defaults(func=cmd_check)
+
+    pl = sub.add_parser(
+        "plan",
+        help="the cases a run would measure and its estimated time (no GPU needed: "
+        "--device cuda lists the CUDA cases as a GPU machine would run them)",
+    )
+    _add_case_arguments(pl)
+    _add_measure_arguments(pl)
+    pl.add_argument("--json", action="store_true")
+    pl.set_defaults(func=cmd_plan, seed=0, isolate=False, threads=None)
+
+    rep = sub.add_parser("report", help="HTML report and PNG charts of a run")
+    rep.add_argument("run", metavar="RUN.json")
+    rep.add_argument("--baseline", metavar="BASE.json", help="a run file or a baseline folder")
+    rep.add_argument("--out", metavar="DIR", help="default: reports/<run_id>/")
+    rep.add_argument("--reference", metavar="IMPL", help="impl the speedups are relative to")
+    rep.set_defaults(func=cmd_report)
+
+    st = sub.add_parser("selftest", help="accuracy and overhead of the harness itself")
+    st.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--quick", action="store_true", help="shorter, for smoke tests")
+    st.set_defaults(func=cmd_selftest)
+
+    cmp = sub.add_parser("compare", help="a run against a baseline; exit 1 on a regression")
+    cmp.add_argument("baseline", metavar="BASE.json", help="a run file or a folder of them")
+    cmp.add_argument("run", metavar="RUN.json", help="a run file or a folder of them")
+    _add_compare_arguments(cmp)
+    cmp.set_defaults(func=cmd_compare)
+
+    ab = sub.add_parser(
+        "ab",
+        help="time two setups (revisions, environments) alternately, round by round, and "
+        "judge them pair by pair; exit 1 on a regression",
+    )
+    _add_run_arguments(ab)
+    for label, what in (("base", "the reference"), ("head", "the one judged")):
+        ab.add_argument(
+            f"--{label}-dir",
+            metavar="DIR",
+            help=f"{what}: a checkout (first on PYTHONPATH, its suites/ used; default: here)",
+        )
+        ab.add_argument(
+            f"--{label}-python", metavar="PYTHON", help=f"{what}: interpreter (default: this one)"
+        )
+        ab.add_argument(
+            f"--{label}-env",
+            action="append",
+            metavar="KEY=VALUE",
+            help=f"{what}: an environment variable (repeatable)",
+        )
+    ab.add_argument("--out-dir", default=str(RUNS_DIR), metavar="DIR", help="for the two runs")
+    _add_compare_arguments(ab)
+    ab.set_defaults(func=cmd_ab, rounds=20)
+
+    base = sub.add_parser("baseline", help="promote a run to the stored baselines")
+    base_sub = base.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    save = base_sub.add_parser("save", help="results/baselines/<machine_key>/<suite>.json")
+    save.add_argument(
+        "runs", nargs="+", metavar="RUN.json", help="one run, or several saved oldest first"
+    )
+    save.add_argument("--root", default="results/baselines", metavar="DIR")
+    save.add_argument(
+        "--keep",
+        type=int,
+        default=DEFAULT_KEEP,
+        metavar="K",
+        help="runs the baseline remembers: compare takes each case's level and drift from "
+        f"their medians (default {DEFAULT_KEEP}; 1 keeps only the newest)",
+    )
+    save.set_defaults(func=cmd_baseline)
+
+    exp = sub.add_parser("export", help="pyperf or github-action-benchmark formats")
+    exp.add_argument("run", metavar="RUN.json")
+    exp.add_argument("--format", required=True, choices=("pyperf", "github-action"))
+    exp.add_argument("--out", metavar="FILE", help="default: stdout")
+    exp.set_defaults(func=cmd_export)
+
+    env = sub.add_parser("env", help="this machine's fingerprint")
+    env.add_argument("--json", action="store_true")
+    env.add_argument("--key", action="store_true", help="only the machine key (baseline folder)")
+    env.set_defaults(func=cmd_env)
+    return p
