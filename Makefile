@@ -109,8 +109,9 @@ baseline: $(READY)
 	$(EIGENBENCH) baseline save $(LATEST) --keep $(BASELINE_KEEP)
 
 lint: $(READY)
-	$(PY) -m ruff check eigenbench suites tests
-	$(PY) -m ruff format --check eigenbench suites tests
+	$(PY) -m ruff check eigenbench suites tests tools
+	$(PY) -m ruff format --check eigenbench suites tests tools
+	$(PY) -m mypy eigenbench
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis

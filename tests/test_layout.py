@@ -77,3 +77,18 @@ def test_the_isolate_parent_does_not_load_the_runner() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+def test_the_top_level_holds_entry_points_the_suite_kit_and_the_foundation() -> None:
+    """Everything else lives in a folder named after its part (run/, gate/, measure/, …)."""
+    top = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(top) <= 14, top
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {
+        str(p.relative_to(PACKAGE)): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 600
+    }
+    assert long == {}
