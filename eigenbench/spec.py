@@ -129,6 +129,9 @@ class Workload:
     measure: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of the run's MeasureOptions for this workload (e.g. fewer samples of a
     seconds-long training epoch); recorded in each record's `measure_overrides`."""
+    reference_impl: str | None = None
+    """The impl the report compares the others against (e.g. the seed's final version);
+    recorded in each record as `reference_impl`, never part of the version hash."""
     call_estimate_s: CallEstimate | None = None
     """(params, device, dtype) -> rough seconds per timed call (for a convergence workload:
     per step). A prior for `eigenbench plan` and the run's ETA only, used where this
@@ -338,13 +341,21 @@ def _check_workload(w: Workload, where: str) -> None:
     for dtype in w.dtypes:
         if dtype not in DTYPES:
             raise SuiteError(f"{where}: dtype must be one of {DTYPES}, got {dtype!r}")
-    names = [i.name for i in w.impls]
-    for impl in w.impls:
-        _check_impl(impl, names, where)
+    _check_impls(w, where)
     for label in ("make_inputs", "reference", "validate", "bind"):
         if not callable(getattr(w, label)):
             raise SuiteError(f"{where}: {label} is not callable")
     _check_estimate(w.call_estimate_s, where)
+
+
+def _check_impls(w: Workload, where: str) -> None:
+    names = [i.name for i in w.impls]
+    for impl in w.impls:
+        _check_impl(impl, names, where)
+    if w.reference_impl is not None and w.reference_impl not in names:
+        raise SuiteError(
+            f"{where}: reference_impl {w.reference_impl!r} is not one of its impls {names}"
+        )
 
 
 def _check_estimate(estimate: object, where: str) -> None:

@@ -159,6 +159,7 @@ EIGH_BACKWARD = Workload(
         {"batch": 16, "n": 128, "spectrum": "random"},
         {"batch": 5, "n": 8, "spectrum": "repeated"},
     ],
+    reference_impl="final",
     call_estimate_s=_mean_of_phases(closed_form_bwd_s),  # priors until a GPU baseline exists
 )
 

@@ -223,8 +223,11 @@ def test_durations_read_as_a_person_would_say_them() -> None:
 
 
 def test_plan_cuda_json_lists_the_cuda_cases_on_a_machine_without_gpu(
-    capsys: pytest.CaptureFixture[str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # also on a GPU machine
     assert main(["plan", "all", "--device", "cuda", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["devices"] == ["cuda"]

@@ -180,7 +180,9 @@ def _phase_records(impls: tuple[str, ...]) -> list[dict]:
 
 
 def test_phase_bars_multipliers_are_relative_to_final_fwd() -> None:
-    (g,) = build_phases(_phase_records(("v1", "v2", "final")))
+    """The workload declares its reference (eigh_backward: the seed's final version)."""
+    records = [{**r, "reference_impl": "final"} for r in _phase_records(("v1", "v2", "final"))]
+    (g,) = build_phases(records)
     assert g.reference == "fwd of final"
     # the size with the most records is chosen (n=32 has fwd and bwd)
     assert "n=32" in g.title

@@ -132,3 +132,17 @@ def test_suite_without_workloads_is_rejected() -> None:
         check_suite(Suite("s", ()), "suites/s.py")
     with pytest.raises(SuiteError, match=r"must be an eigenbench\.spec\.Suite"):
         check_suite(object(), "suites/s.py")
+
+
+def test_a_declared_reference_impl_must_be_one_of_the_impls() -> None:
+    import dataclasses
+
+    from eigenbench.errors import SuiteError
+    from eigenbench.spec import Suite, check_suite
+    from eigenbench.suites import load_suite
+
+    w = load_suite("eigh_backward").workloads[0]
+    assert w.reference_impl == "final"
+    bad = dataclasses.replace(w, reference_impl="v9")
+    with pytest.raises(SuiteError, match="reference_impl 'v9' is not one of its impls"):
+        check_suite(Suite("s", (bad,)), "suites/s.py")

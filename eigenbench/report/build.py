@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from eigenbench.gate.verdicts import LABEL_ORDER, is_regression
 from eigenbench.report.groups import (
     build_convergence,
     build_memory,
@@ -18,11 +19,10 @@ from eigenbench.report.groups import (
     build_speedups,
     build_sweeps,
 )
-from eigenbench.report.model import VERDICT_ORDER, ReportModel, Row, VerdictRow
+from eigenbench.report.model import ReportModel, Row, VerdictRow
 from eigenbench.report.records import is_num, record_interval, record_median
 
 PROBLEM_STATUSES = ("invalid", "failed", "timeout", "interrupted")
-REGRESSION_LABELS = ("slower", "failed")
 DEFAULT_LIMITS: Mapping[str, int] = {
     "sweep": 6,
     "speedup": 3,
@@ -132,10 +132,12 @@ def _verdict_rows(verdicts: Iterable[Mapping[str, Any]]) -> tuple[VerdictRow, ..
                 num(v.get("current_median_s")),
                 v.get("reason"),
                 # compare's dicts say whether a verdict fails the gate; else judge by the label
-                bool(v["regression"]) if "regression" in v else v["label"] in REGRESSION_LABELS,
+                bool(v["regression"])
+                if "regression" in v
+                else is_regression(v["label"], v.get("baseline_status")),
             )
         )
-    rank = {label: i for i, label in enumerate(VERDICT_ORDER)}
+    rank = {label: i for i, label in enumerate(LABEL_ORDER)}
     return tuple(sorted(rows, key=lambda r: (rank.get(r.label, len(rank)), r.id)))
 
 

@@ -36,7 +36,6 @@ from eigenbench.report.records import (
 )
 
 FORWARD_PHASES = ("fwd", "forward")
-REFERENCE_IMPL = "final"
 CROSSOVER_MIN_GAP = 0.05
 """Relative gap below which two impls count as tied when looking for crossovers."""
 
@@ -301,7 +300,8 @@ def _by_key(
 def build_phases(
     records: Sequence[Mapping[str, Any]], reference_impl: str | None = None
 ) -> list[PhaseGroup]:
-    """Phase bars for workloads with several phases, at one size per workload × device × dtype."""
+    """Phase bars for workloads with several phases, at one size per workload × device × dtype,
+    as multiples of `reference_impl` (else the impl the workload declares, else the first)."""
     timed = [r for r in records if is_timed(r)]
     multi = {
         key[0]
@@ -322,7 +322,8 @@ def build_phases(
         phases = list(dict.fromkeys(ph for ph, _ in chosen))
         impls = list(dict.fromkeys(im for _, im in chosen))
         keys = [(ph, im) for ph in phases for im in impls if (ph, im) in chosen]
-        ref_key = _phase_reference(keys, impls, reference_impl)
+        declared = next((r["reference_impl"] for r in recs if r.get("reference_impl")), None)
+        ref_key = _phase_reference(keys, impls, reference_impl or declared)
         ref_median = record_median(chosen[ref_key]) or 1.0
         bars = []
         for ph, im in keys:
@@ -341,10 +342,9 @@ def _phase_reference(
     keys: Sequence[tuple[str, str]], impls: Sequence[str], reference_impl: str | None
 ) -> tuple[str, str]:
     fwd = [k for k in keys if k[0] in FORWARD_PHASES]
-    for name in (reference_impl, REFERENCE_IMPL):
-        for k in fwd:
-            if name is not None and k[1] == name:
-                return k
+    for k in fwd:
+        if reference_impl is not None and k[1] == reference_impl:
+            return k
     for im in impls:
         for k in fwd:
             if k[1] == im:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-VERDICT_ORDER = ("slower", "failed", "invalid", "missing", "new", "faster", "unchanged")
+from eigenbench.gate.verdicts import LABEL_ORDER
 
 Params = tuple[tuple[str, Any], ...]
 
@@ -233,7 +233,7 @@ class ReportModel:
     def verdict_counts(self) -> tuple[tuple[str, int], ...]:
         if not self.verdicts:
             return ()
-        counts = {label: 0 for label in VERDICT_ORDER}
+        counts = {label: 0 for label in LABEL_ORDER}
         for v in self.verdicts:
             counts[v.label] = counts.get(v.label, 0) + 1
         return tuple((k, n) for k, n in counts.items() if n)

@@ -9,7 +9,8 @@ Format history (one line per schema version):
   optional top-level `ab` (`eigenbench ab`: pair id, side, rounds, seed, setup), added
   compatibly; optional top-level `cuda_lost` (the case after which a sticky CUDA error
   stopped the CUDA cases, and the error) and per-record `gpu_clocks` (NVML readings during
-  sampling), added compatibly.
+  sampling) and `reference_impl` (the impl its workload's charts compare against), added
+  compatibly.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ RECORD_SCHEMA: dict[str, Any] = {
         "version",
     ],
     "properties": {
+        "reference_impl": {"type": "string"},
         "rounds": {"type": "integer", "minimum": 1},
         "round_medians_s": {"type": "array", "items": {"type": "number"}},
         "run_medians_s": {"type": "array", "items": _NUM_OR_NULL},
@@ -240,6 +242,7 @@ class Record(RecordFields, total=False):
     run_medians_s: list[float | None]
     isolated: bool
     isolation: dict[str, Any]
+    reference_impl: str
 
 
 def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, Any]:

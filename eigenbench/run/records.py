@@ -69,9 +69,10 @@ def empty_record(
     status: str,
     reason: str | None,
     version: str,
+    reference_impl: str | None = None,
 ) -> Record:
     """A record with every field of the contract; the measured ones empty."""
-    return Record(
+    rec = Record(
         id=case_id,
         suite=suite,
         workload=workload,
@@ -93,6 +94,9 @@ def empty_record(
         version=version,
         convergence=None,
     )
+    if reference_impl is not None:
+        rec["reference_impl"] = reference_impl
+    return rec
 
 
 def base_record(case: Case, status: str, reason: str | None = None) -> Record:
@@ -110,6 +114,7 @@ def base_record(case: Case, status: str, reason: str | None = None) -> Record:
         status=status,
         reason=reason,
         version=case.version,
+        reference_impl=case.workload.reference_impl,
     )
 
 
