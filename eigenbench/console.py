@@ -10,46 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from eigenbench.gate.verdicts import LABELS
 from eigenbench.run.plan import SOURCES, remaining_s, source_counts
+from eigenbench.units import fmt_bytes, fmt_duration, fmt_seconds
 
 if TYPE_CHECKING:
     from eigenbench.gate.verdicts import CompareResult
     from eigenbench.run.plan import Plan
-
-
-def fmt_seconds(s: float | None, digits: int = 3, *, by_magnitude: bool = False) -> str:
-    """Seconds in the unit a reader expects (s, ms, µs, ns), to `digits` significant digits.
-
-    None is "—". `by_magnitude` picks the unit by |s|, so a negative duration reads like a
-    positive one; without it anything below 1 ns, negatives included, is given in ns.
-    """
-    if s is None:
-        return "—"
-    size = abs(s) if by_magnitude else s
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if size >= scale:
-            return f"{s / scale:.{digits}g} {unit}"
-    return f"{s / 1e-9:.{digits}g} ns"
-
-
-def fmt_duration(s: float) -> str:
-    """A wall time as a reader plans with it: "45 s", "2 min 10 s", "1 h 05 min"."""
-    if s < 10:
-        return f"{s:.1f} s"
-    whole = round(s)
-    if whole < 60:
-        return f"{whole} s"
-    if whole < 3600:
-        return f"{whole // 60} min {whole % 60} s"
-    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
-
-
-def fmt_bytes(b: float | None) -> str:
-    if b is None:
-        return "—"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if b >= scale:
-            return f"{b / scale:.3g} {unit}"
-    return f"{int(b)} B"
 
 
 STATUS_STYLE = {

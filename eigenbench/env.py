@@ -10,6 +10,7 @@ import os
 import platform
 import re
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -155,7 +156,7 @@ def cusolver_version() -> str | None:
     return str(version)
 
 
-def machine_key(cpu: str, cores: int, gpu: dict[str, Any] | None) -> str:
+def make_machine_key(cpu: str, cores: int, gpu: dict[str, Any] | None) -> str:
     """A short, filesystem-safe key for baselines: the GPU name if any, else CPU model and cores."""
     raw = f"gpu-{gpu['name']}" if gpu else f"cpu-{cpu}-{cores}c"
     key = re.sub(r"\(r\)|\(tm\)|\bcpu\b @.*", "", raw.lower())
@@ -171,7 +172,7 @@ def collect(*, with_gpu: bool = True) -> dict[str, Any]:
     model = cpu_model()
     gpu = gpu_info() if with_gpu else None
     return {
-        "machine_key": machine_key(model, cores, gpu),
+        "machine_key": make_machine_key(model, cores, gpu),
         "hostname": platform.node(),
         "os": platform.platform(),
         "python": platform.python_version(),
@@ -207,3 +208,10 @@ def resolve_devices(choice: str, *, assume_gpu: bool = False) -> tuple[str, ...]
     if choice == "all":
         return ("cpu", "cuda") if has_cuda else ("cpu",)
     return (choice,)
+
+
+def first_on_pythonpath(env: Mapping[str, str], folder: str) -> dict[str, str]:
+    """A copy of `env` whose PYTHONPATH starts with `folder`: a child process started with it
+    imports that folder's `eigenbench` before any installed one."""
+    rest = env.get("PYTHONPATH")
+    return {**env, "PYTHONPATH": folder + (os.pathsep + rest if rest else "")}

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from eigenbench.cli import main
-from eigenbench.console import Progress, fmt_duration
+from eigenbench.console import Progress
 from eigenbench.errors import SuiteError
 from eigenbench.measure.loop import MeasureOptions
 from eigenbench.run.options import RunOptions
@@ -37,6 +37,7 @@ from eigenbench.spec import (
     expand_grid,
 )
 from eigenbench.suites import available, load_suite
+from eigenbench.units import fmt_duration
 
 CALLS = [10.0**e for e in range(-7, 2)] + [3e-4, 2e-3, 0.3, 4.0]
 

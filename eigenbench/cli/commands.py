@@ -129,7 +129,8 @@ def _measure(runner: Any, cases: list[Any], out: Path, what: str) -> dict[str, A
     """Run `cases` with `runner` into `out`, showing progress; None when interrupted."""
     from rich.console import Console
 
-    from eigenbench.console import Progress, fmt_duration
+    from eigenbench.console import Progress
+    from eigenbench.units import fmt_duration
 
     runner.out_path = out
     err = Console(stderr=True)

@@ -17,7 +17,6 @@ import datetime as dt
 import json
 import os
 import random
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eigenbench.env import first_on_pythonpath
 from eigenbench.errors import AbError
-from eigenbench.results import json_line
+from eigenbench.results import json_line, new_run_id
 
 SIDES: tuple[str, str] = ("base", "head")
 WORKER_FILE = "eigenbench/ab_worker.py"
@@ -52,10 +52,7 @@ def child_env(setup: Setup, parent: Mapping[str, str]) -> dict[str, str]:
     """The worker's environment: the parent's, the setup's variables, and its folder first
     on `PYTHONPATH` (so that folder's `eigenbench` is the one imported)."""
     env = {**parent, **setup.env}
-    if setup.folder is not None:
-        rest = env.get("PYTHONPATH")
-        env["PYTHONPATH"] = setup.folder + (os.pathsep + rest if rest else "")
-    return env
+    return env if setup.folder is None else first_on_pythonpath(env, setup.folder)
 
 
 def parse_env(pairs: Sequence[str], flag: str) -> dict[str, str]:
@@ -182,7 +179,7 @@ def run_ab(
     if rounds < 1:
         raise ValueError("rounds must be at least 1")
     started = dt.datetime.now(dt.timezone.utc)
-    pair_id = f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+    pair_id = new_run_id(started)
     with workers((base, head)) as w:
         cases = {side: w[side].request({"op": "plan", **plan})["cases"] for side in SIDES}
         every = cases["base"] + [c for c in cases["head"] if c not in cases["base"]]

@@ -30,6 +30,7 @@ from eigenbench.report.model import (
     SweepGroup,
     VerdictRow,
 )
+from eigenbench.units import fmt_ms
 
 DPI = 100
 PNG_COMPRESSION = 3  # zlib level: 6 (the default) costs ~30 % more time for ~12 % smaller files
@@ -130,14 +131,6 @@ def _short(text: str, limit: int = MAX_LABEL) -> str:
         keep = limit - 1
         text = text[: keep - keep // 3] + "…" + text[len(text) - keep // 3 :]
     return " " + text if text.startswith("_") else text
-
-
-def fmt_ms(seconds: float) -> str:
-    """Seconds as a millisecond number without the unit (3 significant digits)."""
-    ms = seconds * 1e3
-    if ms >= 100:
-        return f"{ms:,.0f}"
-    return f"{ms:.3g}"
 
 
 def _fmt_tick(v: float, _pos: Any = None) -> str:
@@ -584,7 +577,6 @@ __all__ = [
     "baseline_figure",
     "colour_map",
     "convergence_figure",
-    "fmt_ms",
     "memory_figure",
     "phase_figure",
     "png_bytes",

@@ -13,10 +13,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from eigenbench.report.build import build_model
-from eigenbench.report.charts import Chart, fmt_ms, render_charts
+from eigenbench.report.charts import Chart, render_charts
 from eigenbench.report.files import is_chart_file
 from eigenbench.report.model import ReportModel, Row, VerdictRow
 from eigenbench.results import write_atomic
+from eigenbench.units import fmt_bytes, fmt_ms
 
 CHART_DIR = "charts"
 FILE_MODE = 0o644
@@ -31,10 +32,6 @@ SCRIPT_FILE = "sort.js"
 
 def _ms(seconds: float | None) -> str:
     return "—" if seconds is None else fmt_ms(seconds)
-
-
-def _mib(nbytes: int | None) -> str:
-    return "—" if nbytes is None else f"{nbytes / 2**20:.3g}"
 
 
 def _num(v: float | None) -> str:
@@ -77,7 +74,7 @@ def _row_view(r: Row) -> dict[str, Any]:
         "median_sort": _num(r.median_s),
         "interval": interval,
         "interval_sort": _num(rel),
-        "memory": _mib(r.peak_bytes),
+        "memory": fmt_bytes(r.peak_bytes, unit="MiB", with_unit=False),
         "memory_sort": _num(r.peak_bytes),
         "memory_kind": r.memory_kind or "",
         "blocking": blocking,

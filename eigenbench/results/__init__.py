@@ -20,6 +20,7 @@ from eigenbench.results.schema import (
     SCHEMA_ID,
     STATUSES,
     Record,
+    new_run_id,
     validate_run,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "latest_run",
     "list_runs",
     "load_run",
+    "new_run_id",
     "save_run",
     "validate_run",
     "write_atomic",

@@ -18,6 +18,7 @@ from typing import Any
 
 from eigenbench.errors import ExportError, UsageError
 from eigenbench.results import write_atomic
+from eigenbench.units import fmt_bytes
 
 FORMATS = ("pyperf", "github-action")
 GHA_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
@@ -103,10 +104,6 @@ def to_pyperf(run: Mapping[str, Any]) -> dict[str, Any]:
     return {"version": "1.0", "metadata": suite_meta, "benchmarks": benchmarks}
 
 
-def _fmt_bytes(n: int) -> str:
-    return f"{n / 2**20:.1f} MiB"
-
-
 def to_github_action(run: Mapping[str, Any], *, unit: str = "s") -> list[dict[str, Any]]:
     """`customSmallerIsBetter` entries: name = case id, value = median in `unit` (s by default)."""
     if unit not in GHA_UNITS:
@@ -134,7 +131,8 @@ def to_github_action(run: Mapping[str, Any], *, unit: str = "s") -> list[dict[st
             lines.append(f"ci95: [{low / scale:.6g}, {high / scale:.6g}] {unit}")
         memory = rec.get("memory") or {}
         if isinstance(memory.get("peak_bytes"), int):
-            lines.append(f"peak memory ({memory.get('kind')}): {_fmt_bytes(memory['peak_bytes'])}")
+            peak = fmt_bytes(memory["peak_bytes"], unit="MiB", spec=".1f")
+            lines.append(f"peak memory ({memory.get('kind')}): {peak}")
         if rec.get("host_blocking") is not None:
             lines.append(f"host blocking: {str(rec['host_blocking']).lower()}")
         lines.append(f"machine: {env.get('machine_key')}")

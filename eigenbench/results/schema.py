@@ -15,7 +15,9 @@ Format history (one line per schema version):
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import secrets
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
@@ -243,6 +245,11 @@ class Record(RecordFields, total=False):
     isolated: bool
     isolation: dict[str, Any]
     reference_impl: str
+
+
+def new_run_id(started: dt.datetime) -> str:
+    """A run's id: its UTC start to the second and six random hex digits (sorts by time)."""
+    return f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
 def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, Any]:

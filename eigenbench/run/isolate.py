@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import eigenbench
+from eigenbench.env import first_on_pythonpath
 from eigenbench.measure.memory import status_bytes
 from eigenbench.results import Record
 from eigenbench.run.options import RunOptions
@@ -127,11 +128,8 @@ def run_isolated(
 
 
 def _child_env(folder: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["EIGENBENCH_SUITES"] = str(folder)
     root = str(Path(eigenbench.__file__).resolve().parents[1])  # the parent's own eigenbench
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-    return env
+    return first_on_pythonpath({**os.environ, "EIGENBENCH_SUITES": str(folder)}, root)
 
 
 def supervise(

@@ -12,7 +12,6 @@ import datetime as dt
 import functools
 import gc
 import importlib.util
-import secrets
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
@@ -23,7 +22,7 @@ from eigenbench.measure.clocks import Clock, clock_for
 from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_current_gpu
 from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure, per_round
 from eigenbench.measure.memory import peak_memory
-from eigenbench.results import SCHEMA_ID, Record, save_run
+from eigenbench.results import SCHEMA_ID, Record, new_run_id, save_run
 from eigenbench.run.convergence import follow, to_record
 from eigenbench.run.isolate import run_isolated
 from eigenbench.run.options import RunOptions, case_measure_options, sampled_in_rounds
@@ -113,7 +112,7 @@ class Runner:
         started = now_utc()
         self.run_doc: dict[str, Any] = {
             "schema": SCHEMA_ID,
-            "run_id": f"{started:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}",
+            "run_id": new_run_id(started),
             "started": started.isoformat(timespec="seconds"),
             "finished": None,
             "status": "running",

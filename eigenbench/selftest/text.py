@@ -12,12 +12,10 @@ from eigenbench.selftest.targets import (
     GPU_REL_TARGET,
     targets_met,
 )
+from eigenbench.units import fmt_seconds
 
 
 def _fmt(s: float | None) -> str:
-    """`eigenbench.console.fmt_seconds`, imported late: console pulls in the planner and runner."""
-    from eigenbench.console import fmt_seconds
-
     return fmt_seconds(s)
 
 

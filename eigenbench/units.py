@@ -1,0 +1,59 @@
+"""Numbers for people: seconds, wall times and bytes as every eigenbench view prints them.
+
+One formatter per unit, used by the terminal, the report, the exports and the selftest.
+"""
+
+from __future__ import annotations
+
+
+def fmt_seconds(s: float | None, digits: int = 3, *, by_magnitude: bool = False) -> str:
+    """Seconds in the unit a reader expects (s, ms, µs, ns), to `digits` significant digits.
+
+    None is "—". `by_magnitude` picks the unit by |s|, so a negative duration reads like a
+    positive one; without it anything below 1 ns, negatives included, is given in ns.
+    """
+    if s is None:
+        return "—"
+    size = abs(s) if by_magnitude else s
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if size >= scale:
+            return f"{s / scale:.{digits}g} {unit}"
+    return f"{s / 1e-9:.{digits}g} ns"
+
+
+def fmt_duration(s: float) -> str:
+    """A wall time as a reader plans with it: "45 s", "2 min 10 s", "1 h 05 min"."""
+    if s < 10:
+        return f"{s:.1f} s"
+    whole = round(s)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"
+
+
+BYTE_UNITS = {"GiB": 2**30, "MiB": 2**20, "KiB": 2**10}
+
+
+def fmt_bytes(
+    b: float | None, *, unit: str | None = None, spec: str = ".3g", with_unit: bool = True
+) -> str:
+    """Bytes in binary units: the largest that fits, or a fixed `unit` ("MiB" for a table
+    column, `with_unit=False` to leave the unit to its header). None is "—"."""
+    if b is None:
+        return "—"
+    if unit is None:
+        unit = next((u for u, scale in BYTE_UNITS.items() if b >= scale), "B")
+    if unit == "B":
+        return f"{int(b)} B" if with_unit else f"{int(b)}"
+    text = f"{b / BYTE_UNITS[unit]:{spec}}"
+    return f"{text} {unit}" if with_unit else text
+
+
+def fmt_ms(seconds: float) -> str:
+    """Seconds as a millisecond number without the unit (3 significant digits)."""
+    ms = seconds * 1e3
+    if ms >= 100:
+        return f"{ms:,.0f}"
+    return f"{ms:.3g}"
