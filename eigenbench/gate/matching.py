@@ -17,6 +17,7 @@ import numpy as np
 from eigenbench.errors import CompareError, VersionMismatchError
 from eigenbench.gate.verdicts import Verdict
 from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES
+from eigenbench.results import Record
 
 TIMED_STATUSES = ("ok", "invalid")
 """Record statuses that hold samples."""
@@ -57,11 +58,11 @@ def run_fields(baseline: Mapping[str, Any], current: Mapping[str, Any]) -> dict[
     }
 
 
-def index_records(run: Mapping[str, Any], side: str) -> dict[str, Mapping[str, Any]]:
+def index_records(run: Mapping[str, Any], side: str) -> dict[str, Record]:
     records = run.get("records")
     if not isinstance(records, list):
         raise CompareError(f"{side} run: 'records' must be a list of records")
-    out: dict[str, Mapping[str, Any]] = {}
+    out: dict[str, Record] = {}
     for rec in records:
         case_id = rec.get("id")
         if not isinstance(case_id, str) or not case_id:
@@ -72,7 +73,7 @@ def index_records(run: Mapping[str, Any], side: str) -> dict[str, Mapping[str, A
     return out
 
 
-def check_versions(base: Mapping[str, Mapping[str, Any]], cur: Mapping[str, Any]) -> None:
+def check_versions(base: Mapping[str, Record], cur: Mapping[str, Record]) -> None:
     mismatches = [
         (i, str(b.get("version")), str(cur[i].get("version")))
         for i, b in base.items()
@@ -83,10 +84,10 @@ def check_versions(base: Mapping[str, Mapping[str, Any]], cur: Mapping[str, Any]
 
 
 def match_cases(
-    base: Mapping[str, Mapping[str, Any]],
-    cur: Mapping[str, Mapping[str, Any]],
+    base: Mapping[str, Record],
+    cur: Mapping[str, Record],
     relative_to: str | None,
-) -> tuple[list[str], dict[str, Verdict], list[tuple[str, Mapping[str, Any], Mapping[str, Any]]]]:
+) -> tuple[list[str], dict[str, Verdict], list[tuple[str, Record, Record]]]:
     """Every case id (the baseline's order, then new ones), the verdicts that need no test
     (`label_without_test`), and the (id, baseline, current) records left to test."""
     ids = list(base) + [i for i in cur if i not in base]
@@ -104,8 +105,8 @@ def match_cases(
 
 def label_without_test(
     case_id: str,
-    b: Mapping[str, Any] | None,
-    c: Mapping[str, Any] | None,
+    b: Record | None,
+    c: Record | None,
     relative_to: str | None,
 ) -> Verdict | None:
     """Verdicts that need no statistics; None when the case must be tested."""
@@ -159,7 +160,7 @@ def label_without_test(
     return None
 
 
-def samples_median(rec: Mapping[str, Any] | None) -> float | None:
+def samples_median(rec: Record | None) -> float | None:
     """The median of a record's samples (any status), or None without samples."""
     if rec is None or not rec.get("samples_s"):
         return None

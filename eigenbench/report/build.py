@@ -20,7 +20,8 @@ from eigenbench.report.groups import (
     build_sweeps,
 )
 from eigenbench.report.model import ReportModel, Row, VerdictRow
-from eigenbench.report.records import is_num, record_interval, record_median
+from eigenbench.report.records import block_of, is_num, record_interval, record_median
+from eigenbench.results import Record
 
 PROBLEM_STATUSES = ("invalid", "failed", "timeout", "interrupted")
 DEFAULT_LIMITS: Mapping[str, int] = {
@@ -55,11 +56,10 @@ def _limit(items: list[Any], n: int, weight: Any) -> tuple[list[Any], int]:
 # --------------------------------------------------------------------------- rows, env, verdicts
 
 
-def _row(rec: Mapping[str, Any]) -> Row:
+def _row(rec: Record) -> Row:
     med = record_median(rec)
     lo, hi = record_interval(rec) if med is not None else (None, None)
-    mem: Mapping[str, Any] = rec["memory"] if isinstance(rec.get("memory"), Mapping) else {}
-    val: Mapping[str, Any] = rec["validation"] if isinstance(rec.get("validation"), Mapping) else {}
+    mem, val = block_of(rec, "memory"), block_of(rec, "validation")
     notes = []
     if rec.get("stop_reason"):
         notes.append(f"stop: {rec['stop_reason']}")

@@ -27,6 +27,7 @@ from eigenbench.report.model import (
     SweepGroup,
 )
 from eigenbench.report.records import (
+    block_of,
     is_num,
     is_timed,
     is_valid,
@@ -34,6 +35,7 @@ from eigenbench.report.records import (
     record_median,
     record_params,
 )
+from eigenbench.results import Record
 
 FORWARD_PHASES = ("fwd", "forward")
 CROSSOVER_MIN_GAP = 0.05
@@ -136,7 +138,7 @@ def _size(params: Params) -> float:
     return out
 
 
-def choose_x_param(records: Iterable[Mapping[str, Any]]) -> str | None:
+def choose_x_param(records: Iterable[Record]) -> str | None:
     """The numeric parameter with the most distinct values (at least two); first wins ties.
 
     Only parameters whose values are all positive numbers qualify: the axis is logarithmic.
@@ -161,14 +163,14 @@ def choose_x_param(records: Iterable[Mapping[str, Any]]) -> str | None:
 # --------------------------------------------------------------------------- groups
 
 
-def build_sweeps(records: Sequence[Mapping[str, Any]]) -> list[SweepGroup]:
+def build_sweeps(records: Sequence[Record]) -> list[SweepGroup]:
     """Time-vs-size groups: per workload × dtype × phase × the other params; series per impl."""
     timed = [r for r in records if is_timed(r)]
     x_of: dict[str, str | None] = {}
     for wl in dict.fromkeys(r["workload"] for r in timed):
         x_of[wl] = choose_x_param(r for r in timed if r["workload"] == wl)
 
-    groups: dict[tuple[Any, ...], dict[tuple[str, str], dict[float, Mapping[str, Any]]]] = {}
+    groups: dict[tuple[Any, ...], dict[tuple[str, str], dict[float, Record]]] = {}
     for rec in timed:
         x_param = x_of[rec["workload"]]
         params = record_params(rec)
@@ -278,7 +280,7 @@ def build_speedups(
     return out
 
 
-def _pick_params(recs: Sequence[Mapping[str, Any]]) -> Params:
+def _pick_params(recs: Sequence[Record]) -> Params:
     """The parameter combination with the most records; ties go to the largest size."""
     counts: dict[Params, int] = {}
     for r in recs:
@@ -288,18 +290,15 @@ def _pick_params(recs: Sequence[Mapping[str, Any]]) -> Params:
     return max(counts, key=lambda p: (counts[p], _size(p), order[p]))
 
 
-def _by_key(
-    records: Iterable[Mapping[str, Any]], *fields: str
-) -> dict[tuple[Any, ...], list[Mapping[str, Any]]]:
-    out: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+def _by_key(records: Iterable[Record], *fields: str) -> dict[tuple[Any, ...], list[Record]]:
+    out: dict[tuple[Any, ...], list[Record]] = {}
     for r in records:
-        out.setdefault(tuple(r[f] for f in fields), []).append(r)
+        row: Mapping[str, Any] = r
+        out.setdefault(tuple(row[f] for f in fields), []).append(r)
     return out
 
 
-def build_phases(
-    records: Sequence[Mapping[str, Any]], reference_impl: str | None = None
-) -> list[PhaseGroup]:
+def build_phases(records: Sequence[Record], reference_impl: str | None = None) -> list[PhaseGroup]:
     """Phase bars for workloads with several phases, at one size per workload × device × dtype,
     as multiples of `reference_impl` (else the impl the workload declares, else the first)."""
     timed = [r for r in records if is_timed(r)]
@@ -313,7 +312,7 @@ def build_phases(
         if wl not in multi:
             continue
         params = _pick_params(recs)
-        chosen: dict[tuple[str, str], Mapping[str, Any]] = {}
+        chosen: dict[tuple[str, str], Record] = {}
         for r in recs:
             if record_params(r) == params:
                 chosen.setdefault((r["phase"], r["impl"]), r)
@@ -352,13 +351,9 @@ def _phase_reference(
     return keys[0]
 
 
-def build_memory(records: Sequence[Mapping[str, Any]]) -> list[MemoryGroup]:
+def build_memory(records: Sequence[Record]) -> list[MemoryGroup]:
     """Peak memory per impl (and phase), at one size per workload × dtype."""
-    with_mem = [
-        r
-        for r in records
-        if isinstance(r.get("memory"), Mapping) and is_num(r["memory"].get("peak_bytes"))
-    ]
+    with_mem = [r for r in records if is_num(block_of(r, "memory").get("peak_bytes"))]
     out = []
     for (wl, dtype), recs in _by_key(with_mem, "workload", "dtype").items():
         params = _pick_params(recs)
@@ -367,12 +362,15 @@ def build_memory(records: Sequence[Mapping[str, Any]]) -> list[MemoryGroup]:
         phases = {r["phase"] for r in chosen}
         kinds_by_device: dict[str, set[str]] = {}
         for r in chosen:
-            kinds_by_device.setdefault(r["device"], set()).add(str(r["memory"].get("kind")))
+            kinds_by_device.setdefault(r["device"], set()).add(
+                str(block_of(r, "memory").get("kind"))
+            )
         mixed_kinds = any(len(k) > 1 for k in kinds_by_device.values())
         bars = []
         seen = set()
         for r in chosen:
-            kind = str(r["memory"].get("kind"))
+            memory = block_of(r, "memory")
+            kind = str(memory.get("kind"))
             parts = [r["impl"]]
             if len(devices) > 1:
                 parts.append(r["device"])
@@ -384,19 +382,17 @@ def build_memory(records: Sequence[Mapping[str, Any]]) -> list[MemoryGroup]:
             if label in seen:
                 continue
             seen.add(label)
-            bars.append(
-                MemoryBar(label, r["impl"], r["device"], int(r["memory"]["peak_bytes"]), kind)
-            )
+            bars.append(MemoryBar(label, r["impl"], r["device"], int(memory["peak_bytes"]), kind))
         dev_part = next(iter(devices)) if len(devices) == 1 else ""
         title = _title(wl, dev_part, dtype, fmt_params(params))
         out.append(MemoryGroup(title, tuple(bars)))
     return out
 
 
-def build_convergence(records: Sequence[Mapping[str, Any]]) -> list[ConvergenceGroup]:
+def build_convergence(records: Sequence[Record]) -> list[ConvergenceGroup]:
     """Loss-vs-time curves for records with a `convergence` block, one group per case."""
-    conv = [r for r in records if isinstance(r.get("convergence"), Mapping)]
-    groups: dict[tuple[Any, ...], list[Mapping[str, Any]]] = {}
+    conv = [r for r in records if block_of(r, "convergence")]
+    groups: dict[tuple[Any, ...], list[Record]] = {}
     for r in conv:
         key = (r["workload"], r["device"], r["dtype"], r["phase"], record_params(r))
         groups.setdefault(key, []).append(r)
@@ -404,7 +400,7 @@ def build_convergence(records: Sequence[Mapping[str, Any]]) -> list[ConvergenceG
     for (wl, device, dtype, phase, params), recs in groups.items():
         curves = []
         for r in recs:
-            c = r["convergence"]
+            c = block_of(r, "convergence")
             pts = [
                 (float(t), float(loss))
                 for row in c.get("trajectory") or []

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 from eigenbench.report.model import Params
+from eigenbench.results import Record
 
 TIMED_STATUSES = ("ok", "invalid")
 
@@ -16,7 +17,7 @@ def is_num(v: Any) -> TypeGuard[float]:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def record_median(rec: Mapping[str, Any]) -> float | None:
+def record_median(rec: Record) -> float | None:
     """The summary's positive median in seconds, else None."""
     summary = rec.get("summary")
     if not isinstance(summary, Mapping):
@@ -25,14 +26,15 @@ def record_median(rec: Mapping[str, Any]) -> float | None:
     return float(m) if is_num(m) and m > 0 else None
 
 
-def is_timed(rec: Mapping[str, Any]) -> bool:
+def is_timed(rec: Record) -> bool:
     """A timed status (ok or invalid) with a usable median."""
     return rec.get("status") in TIMED_STATUSES and record_median(rec) is not None
 
 
-def record_interval(rec: Mapping[str, Any]) -> tuple[float, float]:
+def record_interval(rec: Record) -> tuple[float, float]:
     """The 95 % interval of a timed record's median; the median itself where a bound is unusable."""
     summary = rec["summary"]
+    assert summary is not None, "only a timed record has an interval"
     med = float(summary["median_s"])
     lo, hi = summary.get("ci95_low_s"), summary.get("ci95_high_s")
     lo = float(lo) if is_num(lo) and 0 < lo <= med else med
@@ -40,13 +42,19 @@ def record_interval(rec: Mapping[str, Any]) -> tuple[float, float]:
     return lo, hi
 
 
-def record_params(rec: Mapping[str, Any]) -> Params:
+def record_params(rec: Record) -> Params:
     """The case parameters as (name, value) pairs, in their order."""
     p = rec.get("params") or {}
     return tuple((str(k), v) for k, v in p.items())
 
 
-def is_valid(rec: Mapping[str, Any]) -> bool:
+def is_valid(rec: Record) -> bool:
     """Status ok and no failed validation."""
     val = rec.get("validation")
     return rec.get("status") == "ok" and not (isinstance(val, Mapping) and val.get("ok") is False)
+
+
+def block_of(rec: Record, name: str) -> Mapping[str, Any]:
+    """A record's sub-object (`memory`, `validation`, `convergence`), or {} where it has none."""
+    value: Any = rec.get(name)
+    return value if isinstance(value, Mapping) else {}

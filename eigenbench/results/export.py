@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from eigenbench.errors import ExportError, UsageError
-from eigenbench.results import write_atomic
+from eigenbench.results import Record, write_atomic
 from eigenbench.units import fmt_bytes
 
 FORMATS = ("pyperf", "github-action")
@@ -25,7 +25,7 @@ GHA_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 """Time units github-action-benchmark rescales between runs (seconds per unit)."""
 
 
-def _ok_records(run: Mapping[str, Any], fmt: str) -> list[Mapping[str, Any]]:
+def _ok_records(run: Mapping[str, Any], fmt: str) -> list[Record]:
     recs = [
         r
         for r in run.get("records") or []
