@@ -4,8 +4,9 @@ One process, interleaved: in every round each case is timed once by each tool, t
 order rotated from case to case and from round to round, so that drift falls on all of them
 alike. Per tool and case it records the value of every round (seconds), their median, spread
 (max/min − 1) and relative standard deviation, the wall seconds the tool spent, and for the
-case of known length (a calibrated `torch.cuda._sleep` kernel on CUDA, a busy-wait on the CPU)
-the error against that length. Each tool gets about the same time per call.
+case of known length (on CUDA a kernel spinning 1 ms on the GPU's nanosecond %globaltimer, and a
+calibrated `torch.cuda._sleep`, whose cycle count stretches with the SM clock; a busy-wait on the
+CPU) the error against that length. Each tool gets about the same time per call.
 
     python3 tools/peers.py --device cuda --out results/gpu-check/peers.json --rounds 5 --budget 45
 
@@ -314,6 +315,33 @@ def _sleep_case() -> tuple[Fn, float]:
     return (lambda: torch.cuda._sleep(cycles)), cycles / rate
 
 
+SPIN_KERNEL = r"""
+extern "C" __global__ void spin_ns(unsigned long long ns) {
+    unsigned long long start, now;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(start));
+    do {
+        asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(now));
+    } while (now - start < ns);
+}
+"""
+"""One thread spinning on the GPU's nanosecond wall clock: a length no SM clock change bends."""
+
+
+def _globaltimer_case() -> tuple[Fn, float]:
+    """A kernel that lasts 1 ms by the GPU's %globaltimer, launched on torch's stream (CuPy)."""
+    from eigenbench.ops.cupy_bridge import cupy_on_torch_stream
+
+    with cupy_on_torch_stream() as cupy:
+        kernel = cupy.RawKernel(SPIN_KERNEL, "spin_ns")
+        ns = cupy.uint64(round(KNOWN_S * 1e9))
+
+    def spin() -> None:
+        with cupy_on_torch_stream():
+            kernel((1,), (1,), (ns,))
+
+    return spin, KNOWN_S
+
+
 Builder = Callable[[], tuple[Fn, float | None]]
 
 
@@ -338,8 +366,14 @@ def case_specs(device: str) -> list[tuple[str, str, Builder]]:
             ),
             (
                 "sleep_1ms",
-                "torch.cuda._sleep of 1 ms by eigenbench's calibrated cycle rate (the truth)",
+                "torch.cuda._sleep of 1 ms by eigenbench's calibrated cycle rate (SM cycles: "
+                "its length moves with the clock)",
                 _sleep_case,
+            ),
+            (
+                "spin_1ms",
+                "a kernel spinning 1 ms on the GPU's %globaltimer (CuPy; the independent truth)",
+                _globaltimer_case,
             ),
         ]
     return [
