@@ -106,6 +106,7 @@ ab: $(READY)
 # Promote the latest run to this machine's baseline (one file per suite); the baseline keeps
 # the last BASELINE_KEEP runs' medians, from which compare learns each case's drift.
 baseline: $(READY)
+	@echo "saving $(LATEST) into results/baselines/ (keeping $(BASELINE_KEEP) runs)"
 	$(EIGENBENCH) baseline save $(LATEST) --keep $(BASELINE_KEEP)
 
 lint: $(READY)

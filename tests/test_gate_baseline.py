@@ -51,7 +51,9 @@ def test_save_replaces_only_the_suites_it_holds(tmp_path):
     )
     assert save_baseline(newer, root=tmp_path) == [tmp_path / "test-machine" / "eigen.json"]
     eigen = load_run(tmp_path / "test-machine" / "eigen.json")
-    assert eigen["run_id"] == "run-2" and len(eigen["records"]) == 1
+    # the new case joins; the cases it did not measure stay (a baseline never loses data)
+    assert eigen["run_id"] == "run-2"
+    assert [r["impl"] for r in eigen["records"]] == ["cupy", "torch", "numpy"]
     assert (tmp_path / "test-machine" / "rank.json").read_text() == rank_before
 
 
@@ -237,3 +239,21 @@ def test_corrupt_old_baseline_stops_the_save_and_is_kept(tmp_path):
 def test_bad_keep_is_refused(tmp_path):
     with pytest.raises(BaselineError, match="keep"):
         save_baseline(_timed(1e-3, "r0"), root=tmp_path, keep=0)
+
+
+def test_a_filtered_run_merges_into_the_baseline_and_keeps_the_other_cases():
+    """Saving a run of some cases must not lose the others or their history."""
+    base = with_history(None, _timed(1e-3, "r0"), keep=5)
+    base = with_history(base, _timed(2e-3, "r1"), keep=5)
+    only_torch = _timed(3e-3, "r2", impls=("torch",))
+    out = with_history(base, only_torch, keep=5)
+    by_impl = {r["impl"]: r for r in out["records"]}
+    assert set(by_impl) == {"torch", "numpy"}
+    assert out["history_run_ids"] == ["r0", "r1", "r2"]
+    assert by_impl["torch"]["run_medians_s"] == pytest.approx([1e-3, 2e-3, 3e-3], rel=0.02)
+    numpy_medians = by_impl["numpy"]["run_medians_s"]
+    assert numpy_medians[:2] == pytest.approx([1e-3, 2e-3], rel=0.02) and numpy_medians[2] is None
+    assert by_impl["numpy"]["samples_s"] == base["records"][1]["samples_s"]  # its last timing
+    kept_one = with_history(base, only_torch, keep=1)
+    assert {r["impl"] for r in kept_one["records"]} == {"torch", "numpy"}
+    assert all("run_medians_s" not in r for r in kept_one["records"])

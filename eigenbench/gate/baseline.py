@@ -80,9 +80,9 @@ def save_baseline(
 ) -> list[Path]:
     """Write `root/<machine_key>/<suite>.json` for every suite in the run, each atomically.
 
-    The run's records replace those of an existing baseline of the same machine and suite,
-    whose last `keep` - 1 runs' medians are carried into `run_medians_s` (see
-    `with_history`); other suites' files stay.
+    The run's records replace those of the same cases in an existing baseline of the same
+    machine and suite, whose last `keep` - 1 runs' medians are carried into `run_medians_s`
+    (see `with_history`); cases the run did not measure, and other suites' files, stay.
     """
     return save_baselines([run], root, keep=keep)
 
@@ -139,13 +139,23 @@ def with_history(
 
     Pure. Each record gets `run_medians_s` aligned with the run's `history_run_ids`, newest
     last; a case that `previous` lacks, or held under another workload version, gets null
-    for the older runs. With `keep` = 1 the run is returned without history fields.
+    for the older runs. A case of `previous` that the run did not measure (a filtered run)
+    is kept, with null for this run. With `keep` = 1 there are no history fields.
     """
     out = copy.deepcopy(dict(run))
+    measured = {rec["id"] for rec in out["records"]}
+    kept = [
+        copy.deepcopy(rec)
+        for rec in (previous or {}).get("records", [])
+        if rec["id"] not in measured
+    ]
     for rec in out["records"]:
         rec.pop("run_medians_s", None)
     out.pop("history_run_ids", None)
     if keep == 1:
+        for rec in kept:
+            rec.pop("run_medians_s", None)
+        out["records"].extend(kept)
         return out
     old_ids: list[str] = []
     old: dict[str, tuple[Any, list[float | None]]] = {}  # id -> (version, medians)
@@ -163,6 +173,12 @@ def with_history(
         pad: list[float | None] = [None] * (len(old_ids) - len(prior))
         prior = pad + prior
         rec["run_medians_s"] = (prior[-tail:] if tail else []) + [run_median(rec)]
+    for rec in kept:
+        history = old[rec["id"]][1]
+        padded: list[float | None] = [None] * (len(old_ids) - len(history))
+        padded += history
+        rec["run_medians_s"] = (padded[-tail:] if tail else []) + [None]
+    out["records"].extend(kept)
     out["history_run_ids"] = [*ids, str(run["run_id"])]
     return out
 
