@@ -57,3 +57,11 @@ def fmt_ms(seconds: float) -> str:
     if ms >= 100:
         return f"{ms:,.0f}"
     return f"{ms:.3g}"
+
+
+def fmt_sig(value: float, digits: int = 3) -> str:
+    """`digits` significant digits, but whole numbers rather than powers of ten from
+    10**digits on: 150 %, not 1.5e+02 %."""
+    if 10**digits <= abs(value) < 1e15:
+        return f"{value:.0f}"
+    return f"{value:.{digits}g}"

@@ -25,3 +25,11 @@ def test_bytes_as_the_terminal_the_report_and_the_exports_print_them() -> None:
 def test_durations_and_milliseconds() -> None:
     assert fmt_duration(130) == "2 min 10 s"
     assert fmt_ms(0.25) == "250" and fmt_ms(1.5e-3) == "1.5"
+
+
+def test_percentages_and_ratios_never_read_as_powers_of_ten() -> None:
+    from eigenbench.units import fmt_sig
+
+    assert fmt_sig(100.0, 2) == "100" and fmt_sig(787.4, 2) == "787"
+    assert fmt_sig(5.0) == "5" and fmt_sig(0.0123, 2) == "0.012"
+    assert fmt_sig(1234.5) == "1234"

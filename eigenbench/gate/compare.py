@@ -83,6 +83,7 @@ from eigenbench.gate.noise import (
 )
 from eigenbench.gate.verdicts import MIN_SAMPLES, CompareResult, Verdict, decide
 from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from eigenbench.units import fmt_sig
 
 __all__ = ["compare_runs"]
 
@@ -430,7 +431,7 @@ def _shift_warning(shift: float, n_cases: int, run_drift: float, threshold: floa
         return []
     way = "slower" if shift > 1 else "faster"
     return [
-        f"the whole run is {abs(shift - 1) * 100:.3g} % {way} than the baseline (median of "
+        f"the whole run is {fmt_sig(abs(shift - 1) * 100)} % {way} than the baseline (median of "
         f"{n_cases} cases): a different machine state, or a change that touches every case; "
         "--relative-to IMPL compares within each run"
     ]

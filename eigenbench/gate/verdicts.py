@@ -18,6 +18,7 @@ import numpy as np
 
 from eigenbench.gate.noise import RUN_DRIFT
 from eigenbench.measure.stats import BOOTSTRAP_SEED
+from eigenbench.units import fmt_sig
 
 LABELS = ("slower", "faster", "unchanged", "inconclusive", "new", "missing", "failed", "invalid")
 """Every verdict label, in the order of `CompareResult.counts` and of the compare table."""
@@ -195,7 +196,7 @@ def decide(
     suite that moved as a whole; `noise` what the interval and test allow for, in words.
     """
     up, down = 1.0 + threshold, 1.0 / (1.0 + threshold)
-    pct = f"{(up - 1) * 100:.3g} %"
+    pct = f"{fmt_sig((up - 1) * 100)} %"
     interval = f"[{low:.3g}, {high:.3g}]"
     beyond = "" if change == ratio else f" ({change:.3g} beyond its suite's shift)"
     for label, side, hit in (

@@ -30,7 +30,7 @@ from eigenbench.report.model import (
     SweepGroup,
     VerdictRow,
 )
-from eigenbench.units import fmt_ms
+from eigenbench.units import fmt_ms, fmt_sig
 
 DPI = 100
 PNG_COMPRESSION = 3  # zlib level: 6 (the default) costs ~30 % more time for ~12 % smaller files
@@ -152,7 +152,7 @@ def _fmt_mult(v: float) -> str:
         return f"{v:.0f}×"
     if v >= 1:
         return f"{v:.1f}×"
-    return f"{v:.2g}×"
+    return f"{fmt_sig(v, 2)}×"
 
 
 def _log_y(ax: Any, values: Sequence[float]) -> None:
