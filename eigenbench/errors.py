@@ -29,7 +29,8 @@ class InputFileError(EigenbenchError):
         self.path = str(path)
         self.pointer = pointer or "/"
         self.expected = expected
-        super().__init__(f"{self.path}: {self.pointer}: {expected}")
+        where = "" if self.pointer == "/" else f"{self.pointer}: "  # the whole file: no pointer
+        super().__init__(f"{self.path}: {where}expected {expected}")
 
 
 class ResultsFileError(InputFileError):

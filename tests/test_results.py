@@ -49,14 +49,15 @@ def test_schema_errors_name_file_and_field(tmp_path: Path, mutate, pointer: str)
     with pytest.raises(ResultsFileError) as info:
         load_run(path)
     message = str(info.value)
-    assert message.startswith(f"{path}: {pointer}")
+    where = "expected" if pointer == "/" else pointer  # the whole document: no bare "/"
+    assert message.startswith(f"{path}: {where}")
     assert "\n" not in message
 
 
 def test_wrong_schema_version_is_named(tmp_path: Path) -> None:
     path = tmp_path / "v9.json"
     path.write_text(json.dumps(make_run([], schema="eigenbench.run/9")))
-    with pytest.raises(ResultsFileError, match=r"/schema: schema 'eigenbench.run/1'"):
+    with pytest.raises(ResultsFileError, match=r"/schema: expected schema 'eigenbench.run/1'"):
         load_run(path)
 
 
