@@ -1,19 +1,23 @@
-"""What the CLI shows: a progress bar on stderr, and the results, plan and compare tables on
-stdout (rich)."""
+"""What the CLI shows: a progress bar on stderr, and on stdout (rich) the answers of a run
+(who is fastest and correct, per workload), its cases, and the plan and compare tables.
+
+Every view fits the Console's width (the terminal's, `COLUMNS` respected): id-like cells
+are short (only what varies) and never split; only free text (reasons, notes) folds."""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eigenbench.gate.verdicts import LABELS
 from eigenbench.run.plan import SOURCES, remaining_s, source_counts
-from eigenbench.units import fmt_bytes, fmt_duration, fmt_seconds
+from eigenbench.units import fmt_bytes, fmt_duration, fmt_seconds, fmt_sig
 
 if TYPE_CHECKING:
     from eigenbench.gate.verdicts import CompareResult
+    from eigenbench.report.answers import Answer
     from eigenbench.run.plan import Plan
 
 
@@ -27,50 +31,229 @@ STATUS_STYLE = {
 }
 
 
-def results_table(records: Iterable[Mapping[str, Any]], title: str = "eigenbench") -> Any:
-    """A rich Table of the records: case, median, interval, validation, memory, status."""
+def results_table(
+    records: Iterable[Mapping[str, Any]], title: str = "cases", width: int | None = None
+) -> Any:
+    """A compact rich Table of the records, one row each: case id, median, status (the
+    reasons are in `records_view`, the winners in `answers_view`). Ids are whole; when the
+    longest does not fit `width`, each is shortened to what varies in its workload."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
-    table.add_column("case", overflow="fold")
-    table.add_column("median", justify="right")
-    table.add_column("95% CI", justify="right")
-    table.add_column("first call", justify="right")
-    table.add_column("max rel err", justify="right")
-    table.add_column("peak mem", justify="right")
-    table.add_column("host blocks", justify="center")
-    table.add_column("status")
-    for r in records:
+    records = list(records)
+    ids = [r["id"] for r in records]
+    if width is not None and _widest(ids) + 19 > width:
+        ids = short_ids(records)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+    )
+    table.add_column("case", no_wrap=True, min_width=_widest(ids))
+    table.add_column("median", justify="right", no_wrap=True)
+    table.add_column("status", min_width=7)
+    for r, case in zip(records, ids, strict=True):
         s = r.get("summary") or {}
-        v = r.get("validation") or {}
-        mem = (r.get("memory") or {}).get("peak_bytes")
-        err = v.get("max_rel_err")
         style = STATUS_STYLE.get(r["status"], "")
         status = r["status"] + (" (noisy)" if r.get("noisy") else "")
-        if r.get("reason"):
-            status += f": {r['reason']}"
-        conv = r.get("convergence")
-        if conv:
-            status += (
-                f"; target {conv['target']:.0e} in {conv['steps_to_target']} steps, "
-                f"{fmt_seconds(conv['seconds_to_target'])}"
-                if conv["reached"]
-                else f"; target {conv['target']:.0e} not reached in {conv.get('steps_taken')} steps"
-            )
-        hb = r.get("host_blocking")
         table.add_row(
-            r["id"],
-            fmt_seconds(s.get("median_s")),
-            f"{fmt_seconds(s.get('ci95_low_s'))} – {fmt_seconds(s.get('ci95_high_s'))}"
-            if s
-            else "—",
-            fmt_seconds(r.get("first_call_s")),
-            "—" if err is None else f"{err:.1e}",
-            fmt_bytes(mem),
-            "—" if hb is None else ("yes" if hb else "no"),
-            f"[{style}]{status}[/]" if style else status,
+            case, fmt_seconds(s.get("median_s")), f"[{style}]{status}[/]" if style else status
         )
     return table
+
+
+AXES = ("device", "dtype", "phase")
+MISSING = "—"
+
+
+def _varying_keys(params: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The param names whose values differ among `params`, in the order they first come."""
+    rows = list(params)
+    keys = list(dict.fromkeys(k for p in rows for k in p))
+    return [k for k in keys if len({repr(p.get(k, MISSING)) for p in rows}) > 1]
+
+
+def _varying_axes(items: Iterable[Any], get: Callable[[Any, str], Any]) -> list[str]:
+    """Which of device, dtype, phase differ among `items`."""
+    rows = list(items)
+    return [ax for ax in AXES if len({get(i, ax) for i in rows}) > 1]
+
+
+def _ratio(x: float) -> str:
+    """A speedup: two decimals below 10 (`1.40`), three significant digits above (`26.1`)."""
+    return f"{x:.2f}" if x < 10 else f"{x:.3g}"
+
+
+def _versus(answer: Answer) -> str:
+    """The `vs runner-up` cell: `×3.2 (2.9–3.6) over numpy`, `tie with numpy`, or why not."""
+    if answer.fastest is None:
+        return MISSING
+    ru = answer.runner_up
+    if ru is None:
+        return "only correct impl"
+    if answer.tie:
+        return f"tie with {ru.impl}"
+    sp = answer.speedup
+    if sp is None:
+        return f"over {ru.impl}"
+    return f"×{_ratio(sp.ratio)} ({_ratio(sp.low)}–{_ratio(sp.high)}) over {ru.impl}"
+
+
+def _note(answer: Answer) -> str:
+    """The note cell: the invalid impls that were faster (or, with no correct one, all)."""
+    if not answer.faster_invalid:
+        return ""
+    what = "wrong" if answer.fastest is None else "faster but wrong"
+    return f"{what}: {', '.join(answer.faster_invalid)}"
+
+
+def _widest(texts: Iterable[str], *, words: bool = False) -> int:
+    """The width a column needs so that no cell (with `words`: no word of a cell) is split."""
+    parts = [w for t in texts for w in (t.split() if words else [t])]
+    return max(map(len, parts), default=0)
+
+
+def answers_tables(answers: Sequence[Answer]) -> list[Any]:
+    """One rich Table per workload: a row per case, its columns the params (and device,
+    dtype, phase) that vary within the workload; the constant ones are in the title."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    by_workload: dict[tuple[str, str], list[Answer]] = {}
+    for a in answers:
+        by_workload.setdefault((a.suite, a.workload), []).append(a)
+    tables = []
+    for (suite, workload), group in by_workload.items():
+        keys = _varying_keys(a.params for a in group)
+        axes = _varying_axes(group, getattr)
+        fixed = [f"{k}={v}" for k, v in group[0].params.items() if k not in keys]
+        fixed += [getattr(group[0], ax) for ax in AXES if ax not in axes]
+        name = workload if suite in (workload, "") else f"{suite}/{workload}"
+        table = Table(
+            title=f"[bold]{escape(name)}[/] [dim]{escape(', '.join(fixed))}[/]",
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            padding=(0, 1, 0, 0),
+            pad_edge=False,
+        )
+        cells = [[str(a.params.get(k, MISSING)) for k in keys] for a in group]
+        cells = [c + [getattr(a, ax) for ax in axes] for c, a in zip(cells, group, strict=True)]
+        for i, header in enumerate([*keys, *axes]):
+            table.add_column(
+                header, no_wrap=True, min_width=_widest([header, *(c[i] for c in cells)])
+            )
+        fastest = ["none correct" if a.fastest is None else a.fastest.impl for a in group]
+        table.add_column("fastest", no_wrap=True, min_width=_widest(fastest))
+        table.add_column("median", justify="right", no_wrap=True)
+        versus = [_versus(a) for a in group]
+        table.add_column("vs runner-up", overflow="fold", min_width=_widest(versus, words=True))
+        table.add_column("peak mem", justify="right", no_wrap=True)
+        notes = [_note(a) for a in group]
+        if any(notes):
+            table.add_column("note", overflow="fold", min_width=_widest(notes, words=True))
+        for row, a, vs, note in zip(cells, group, versus, notes, strict=True):
+            f = a.fastest
+            table.add_row(
+                *row,
+                Text("none correct", style="bold red") if f is None else Text(f.impl, "green"),
+                MISSING if f is None else fmt_seconds(f.median_s),
+                vs,
+                MISSING if f is None else fmt_bytes(f.peak_bytes),
+                *([Text(note, style="magenta")] if any(notes) else []),
+            )
+        tables.append(table)
+    return tables
+
+
+LISTED = ("failed", "invalid", "timeout", "interrupted")
+
+
+def short_ids(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Each record's id as `workload/impl` and only what varies within its workload (params,
+    device, dtype, phase), e.g. `spearman/torch_naive family=ties`."""
+    by_workload: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        by_workload.setdefault(r["workload"], []).append(r)
+    varying = {
+        w: (_varying_keys(r.get("params") or {} for r in rs), _varying_axes(rs, dict.__getitem__))
+        for w, rs in by_workload.items()
+    }
+    out = []
+    for r in records:
+        keys, axes = varying[r["workload"]]
+        params = r.get("params") or {}
+        parts = [str(r[ax]) for ax in axes]
+        if keys:
+            parts.append(",".join(f"{k}={params.get(k, MISSING)}" for k in keys))
+        out.append(" ".join([f"{r['workload']}/{r['impl']}", "/".join(parts)]).strip())
+    return out
+
+
+def _id_reason(short_id: str, reason: str | None) -> Any:
+    """`id: reason`, the id in bold."""
+    from rich.text import Text
+
+    text = Text(short_id, style="bold")
+    if reason:
+        text.append(": " + " ".join(reason.split()))
+    return text
+
+
+def records_view(records: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Status counts, then one line per failed/invalid/timeout case with its reason (ids
+    shortened, reasons folded) and one per skipped impl and reason."""
+    from rich.padding import Padding
+    from rich.table import Table
+    from rich.text import Text
+
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    order = {s: i for i, s in enumerate(STATUS_STYLE)}
+    head = ", ".join(
+        f"{n} {s}" for s, n in sorted(counts.items(), key=lambda x: order.get(x[0], 9))
+    )
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(no_wrap=True)
+    lines.add_column(overflow="fold")  # `id: reason`, wrapped at spaces: the id stays whole
+    skipped: dict[tuple[str, str], int] = {}
+    ids = short_ids(records)
+    for r, short in zip(records, ids, strict=True):
+        if r["status"] == "skipped":
+            key = (f"{r['workload']}/{r['impl']}", r.get("reason") or "")
+            skipped[key] = skipped.get(key, 0) + 1
+        elif r["status"] in LISTED:
+            status = Text(r["status"], style=STATUS_STYLE[r["status"]])
+            lines.add_row(status, _id_reason(short, r.get("reason")))
+    for (what, reason), n in skipped.items():
+        lines.add_row(Text("skipped", "dim"), _id_reason(f"{what} ×{n}", reason))
+    out: list[Any] = [Text(f"records: {head or 'none'}", style="bold")]
+    if lines.row_count:
+        out.append(Padding(lines, (0, 0, 0, 2)))
+    return out
+
+
+def answers_view(run: Mapping[str, Any], answers: Sequence[Answer]) -> list[Any]:
+    """What `show` prints (and `run` ends with): a line on the run, the answers per workload,
+    then the records that did not answer."""
+    from rich.text import Text
+
+    head = Text(f"run {run.get('run_id', '?')}", style="bold")
+    machine = (run.get("env") or {}).get("machine_key")
+    if machine:
+        head.append(f" on {machine}", style="dim")
+    out: list[Any] = [head]
+    if not answers:
+        out.append(Text("no timed cases: nothing to answer"))
+    for table in answers_tables(answers):
+        out += [Text(""), table]
+    return [*out, Text(""), *records_view(run.get("records") or [])]
 
 
 VERDICT_STYLE = {
@@ -103,8 +286,8 @@ def _noise_caption(result: CompareResult) -> str:
         parts = [
             f"baseline: median of up to {runs} runs per case"
             if runs
-            else f"drift allowed: {result.case_drift * 100:.2g} % per case"
-            + (f", {result.run_drift * 100:.2g} % shared" if result.run_drift else "")
+            else f"drift allowed: {fmt_sig(result.case_drift * 100, 2)} % per case"
+            + (f", {fmt_sig(result.run_drift * 100, 2)} % shared" if result.run_drift else "")
         ]
     if result.median_mde is not None:
         parts.append(f"slowdown caught 80 % of the time: {result.median_mde * 100:.2g} % (median)")

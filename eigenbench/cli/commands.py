@@ -186,9 +186,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     run = _measure(runner, cases, out, _what(names, devices))
     if run is None:
         return 130
-    Console(width=160).print(results_table(run["records"], title=f"run {run['run_id']}"))
-    Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}")
+    console = Console()  # the terminal's width (COLUMNS respected)
+    title = f"cases of run {run['run_id']}"
+    console.print(results_table(run["records"], title=title, width=console.width))
+    _print_answers(console, run)
+    Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}", soft_wrap=True)
     return _cuda_lost_exit(runner)
+
+
+def _print_answers(console: Any, run: dict[str, Any]) -> None:
+    """The answers view of `run` (who is fastest and correct, then the records that are not)."""
+    from eigenbench.console import answers_view
+    from eigenbench.report.answers import answers_of
+
+    for part in answers_view(run, answers_of(run["records"])):
+        console.print(part)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """A stored run again, answers first: per workload who is fastest and still correct."""
+    from rich.console import Console
+
+    from eigenbench.report.answers import answers_of
+    from eigenbench.results import load_run
+
+    run = load_run(args.run)  # a bad file: ResultsFileError, one line, exit 3
+    if args.json:
+        answers = [a.to_dict() for a in answers_of(run["records"])]
+        print(json.dumps({"run_id": run["run_id"], "answers": answers}, indent=1))
+        return 0
+    _print_answers(Console(), run)
+    return 0
 
 
 def _cuda_lost_exit(runner: Any) -> int:

@@ -17,6 +17,7 @@ from eigenbench.cli.commands import (
     cmd_report,
     cmd_run,
     cmd_selftest,
+    cmd_show,
 )
 from eigenbench.errors import UsageError
 from eigenbench.gate.baseline import DEFAULT_KEEP
@@ -172,6 +173,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", metavar="DIR", help="default: reports/<run_id>/")
     rep.add_argument("--reference", metavar="IMPL", help="impl the speedups are relative to")
     rep.set_defaults(func=cmd_report)
+
+    show = sub.add_parser(
+        "show", help="a stored run again, answers first: who is fastest and still correct"
+    )
+    show.add_argument("run", metavar="RUN.json")
+    show.add_argument("--json", action="store_true", help='{"run_id", "answers": [...]}')
+    show.set_defaults(func=cmd_show)
 
     st = sub.add_parser("selftest", help="accuracy and overhead of the harness itself")
     st.add_argument("--device", choices=("cpu", "cuda"), default="cpu")

@@ -1,0 +1,173 @@
+"""Answers of a run: who is fastest and still correct at each case, by how much, at what memory.
+
+Pure: records in, frozen dataclasses out, no I/O. One `Answer` per workload × params ×
+device × dtype × phase among the timed records (`ok`, or `invalid` with a summary), in the
+order the records come. The fastest *correct* impl (status `ok`) is the answer; an `invalid`
+impl is never the answer, and one that is faster is listed under `faster_invalid`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eigenbench.results import Record
+
+TIMED = ("ok", "invalid")
+
+
+@dataclass(frozen=True)
+class ImplTime:
+    """One impl's median and its 95 % interval at a case, with its peak memory."""
+
+    impl: str
+    median_s: float
+    ci95_low_s: float
+    ci95_high_s: float
+    peak_bytes: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "impl": self.impl,
+            "median_s": self.median_s,
+            "ci95_low_s": self.ci95_low_s,
+            "ci95_high_s": self.ci95_high_s,
+            "peak_bytes": self.peak_bytes,
+        }
+
+
+@dataclass(frozen=True)
+class Speedup:
+    """Runner-up median / fastest median, with a conservative interval from the two CIs
+    (low = runner-up low / fastest high, high = runner-up high / fastest low)."""
+
+    ratio: float
+    low: float
+    high: float
+
+    @property
+    def includes_one(self) -> bool:
+        return self.low <= 1.0 <= self.high
+
+    def to_dict(self) -> dict[str, float]:
+        return {"ratio": self.ratio, "low": self.low, "high": self.high}
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Who wins one case: the fastest correct impl (None when no impl is correct)."""
+
+    suite: str
+    workload: str
+    params: dict[str, Any]
+    device: str
+    dtype: str
+    phase: str
+    fastest: ImplTime | None
+    runner_up: ImplTime | None
+    speedup: Speedup | None
+    tie: bool
+    faster_invalid: tuple[str, ...]
+    """Invalid impls faster than the fastest correct one; all invalid ones when none is
+    correct (fastest to slowest)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "workload": self.workload,
+            "params": dict(self.params),
+            "device": self.device,
+            "dtype": self.dtype,
+            "phase": self.phase,
+            "fastest": None if self.fastest is None else self.fastest.to_dict(),
+            "runner_up": None if self.runner_up is None else self.runner_up.to_dict(),
+            "speedup": None if self.speedup is None else self.speedup.to_dict(),
+            "tie": self.tie,
+            "faster_invalid": list(self.faster_invalid),
+            "suite": self.suite,
+        }
+
+
+def is_timed(record: Mapping[str, Any]) -> bool:
+    """A record with a median to compare: `ok`, or `invalid` with a summary."""
+    return record.get("status") in TIMED and bool(record.get("summary"))
+
+
+def case_key(record: Mapping[str, Any]) -> tuple[str, str, str, str, str, str]:
+    """What an answer is about: suite, workload, params (canonical), device, dtype, phase."""
+    params = json.dumps(record.get("params") or {}, sort_keys=True, default=str)
+    return (
+        record.get("suite", ""),
+        record["workload"],
+        params,
+        record["device"],
+        record["dtype"],
+        record["phase"],
+    )
+
+
+def impl_time(record: Mapping[str, Any]) -> ImplTime:
+    """A timed record's median, interval and peak memory."""
+    s = record["summary"]
+    median = float(s["median_s"])
+    return ImplTime(
+        impl=record["impl"],
+        median_s=median,
+        ci95_low_s=float(s.get("ci95_low_s", median)),
+        ci95_high_s=float(s.get("ci95_high_s", median)),
+        peak_bytes=(record.get("memory") or {}).get("peak_bytes"),
+    )
+
+
+def speedup_of(fastest: ImplTime, runner_up: ImplTime) -> Speedup | None:
+    """How much faster `fastest` is than `runner_up`; None when a time is zero."""
+    if fastest.median_s <= 0 or fastest.ci95_low_s <= 0 or fastest.ci95_high_s <= 0:
+        return None
+    return Speedup(
+        ratio=runner_up.median_s / fastest.median_s,
+        low=runner_up.ci95_low_s / fastest.ci95_high_s,
+        high=runner_up.ci95_high_s / fastest.ci95_low_s,
+    )
+
+
+def answer_of(group: Iterable[Mapping[str, Any]]) -> Answer:
+    """The answer for the timed records of one case (same key, one or more impls)."""
+    records = list(group)
+    first = records[0]
+    correct: list[ImplTime] = []
+    invalid: list[ImplTime] = []
+    for r in records:
+        t = impl_time(r)
+        if not any(t.impl == seen.impl for seen in (*correct, *invalid)):  # first record wins
+            (correct if r["status"] == "ok" else invalid).append(t)
+    correct.sort(key=lambda t: t.median_s)
+    invalid.sort(key=lambda t: t.median_s)
+    fastest = correct[0] if correct else None
+    runner_up = correct[1] if len(correct) > 1 else None
+    speedup = None if fastest is None or runner_up is None else speedup_of(fastest, runner_up)
+    faster_invalid = tuple(
+        t.impl for t in invalid if fastest is None or t.median_s < fastest.median_s
+    )
+    return Answer(
+        suite=first.get("suite", ""),
+        workload=first["workload"],
+        params=dict(first.get("params") or {}),
+        device=first["device"],
+        dtype=first["dtype"],
+        phase=first["phase"],
+        fastest=fastest,
+        runner_up=runner_up,
+        speedup=speedup,
+        tie=speedup is not None and speedup.includes_one,
+        faster_invalid=faster_invalid,
+    )
+
+
+def answers_of(records: Iterable[Record] | Iterable[Mapping[str, Any]]) -> list[Answer]:
+    """One answer per case among the timed records, in the order the cases first come."""
+    groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+    for r in records:
+        if is_timed(r):
+            groups.setdefault(case_key(r), []).append(r)
+    return [answer_of(group) for group in groups.values()]
