@@ -484,3 +484,13 @@ def test_mde_matches_a_simulated_power_of_about_80_percent():
         v2 = compare_runs(make_run([_rec(list(a))]), make_run([_rec(list(b))]), seed=t)
         hits += v2.verdicts[0].label == "slower"
     assert 0.6 <= hits / trials <= 0.95
+
+
+def test_runs_with_no_case_in_common_are_an_input_error():
+    from eigenbench.errors import CompareError
+
+    base = make_run(_suite(impl="torch"))
+    cur = make_run(_suite(impl="numpy"))
+    with pytest.raises(CompareError, match="no case in common"):
+        compare_runs(base, cur)
+    assert CompareError.exit_code == 3

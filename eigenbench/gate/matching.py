@@ -89,7 +89,15 @@ def match_cases(
     relative_to: str | None,
 ) -> tuple[list[str], dict[str, Verdict], list[tuple[str, Record, Record]]]:
     """Every case id (the baseline's order, then new ones), the verdicts that need no test
-    (`label_without_test`), and the (id, baseline, current) records left to test."""
+    (`label_without_test`), and the (id, baseline, current) records left to test.
+
+    CompareError when both runs have cases but none in common: nothing can be compared.
+    """
+    if base and cur and base.keys().isdisjoint(cur.keys()):
+        raise CompareError(
+            f"the two runs have no case in common ({len(base)} in the baseline, {len(cur)} in "
+            "the current run): compare runs of the same suites and devices"
+        )
     ids = list(base) + [i for i in cur if i not in base]
     verdicts: dict[str, Verdict] = {}
     to_test = []
