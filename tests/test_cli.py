@@ -186,6 +186,8 @@ def test_check_finds_a_planted_slowdown_twice_and_exits_1(
 ) -> None:
     monkeypatch.setenv("EIGENBENCH_SUITES", str(ROOT / "tools" / "suites"))
     monkeypatch.delenv("EIGENBENCH_PLANTED", raising=False)
+    # the mechanics of check, whatever else runs here (load detection: tests/test_hostload.py)
+    monkeypatch.setattr("eigenbench.measure.hostload.UNDER_LOAD_CORES", float("inf"))
     runs = [tmp_path / f"r{k}.json" for k in range(4)]
     for path in runs:
         _planted_run(path)
@@ -282,3 +284,29 @@ def test_a_lost_cuda_context_keeps_the_cpu_cases_and_exits_4(
         ("b", "cpu"): "ok",
     }
     assert run["status"] == "complete" and run["cuda_lost"]["after"].startswith("w/a/cuda/")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--filter", "no-such-case"], "--filter 'no-such-case' matches no case"),
+        (["--max-time", "-1"], "max_time_s must be a finite number of seconds > 0"),
+        (["--timeout", "0"], "timeout_s must be a finite number of seconds > 0"),
+        (["--warmup", "nan"], "warmup_s must be a finite number of seconds >= 0"),
+        (["--rounds", "0"], "rounds must be at least 1"),
+    ],
+)
+def test_mistakes_are_usage_errors_and_write_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    out = tmp_path / "run.json"
+    args = ["run", "eigvalsh_batched", "--quick", "--device", "cpu", "--out", str(out)]
+    assert main([*args, *extra]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and message in err
+    assert not out.exists()
+
+
+def test_debug_is_accepted_after_the_sub_command(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["list", "--debug"]) == 0
+    assert main(["--debug", "list"]) == 0

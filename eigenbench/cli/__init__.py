@@ -24,6 +24,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `eigenbench` command."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]  # before or after the sub-command alike
     try:
         signal.signal(signal.SIGTERM, _sigterm)
     except ValueError:  # not the main thread (e.g. called from a test runner thread)

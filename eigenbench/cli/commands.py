@@ -73,6 +73,11 @@ def _plan_run(
     devices = resolve_devices(args.device, assume_gpu=assume_gpu)
     options = _run_options(args, devices)
     cases = cases_of(suites, devices=devices, quick=args.quick, text=args.filter)
+    if args.filter and not cases:
+        raise UsageError(
+            f"eigenbench {args.command}: --filter {args.filter!r} matches no case of "
+            f"{', '.join(names)} on {'+'.join(devices)} (see `eigenbench plan`)"
+        )
     return names, devices, options, cases
 
 

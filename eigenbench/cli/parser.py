@@ -57,7 +57,7 @@ def _add_measure_arguments(p: argparse.ArgumentParser) -> None:
         default=1,
         metavar="N",
         help="sample each case in N rounds spread over the run, pooled (same total budget); "
-        "steadier medians between runs on shared machines (default 1)",
+        "steadier medians between runs on shared machines (default %(default)s)",
     )
     p.add_argument("--min-samples", dest="min_samples", type=int)
     p.add_argument(

@@ -41,6 +41,14 @@ class MeasureOptions:
             raise ValueError("max_samples must be at least min_samples")
         if not 0 < self.rel_ci_target < 1:
             raise ValueError("rel_ci_target must be between 0 and 1")
+        if not (math.isfinite(self.warmup_s) and self.warmup_s >= 0):
+            raise ValueError(
+                f"warmup_s must be a finite number of seconds >= 0, got {self.warmup_s}"
+            )
+        for name in ("max_time_s", "min_sample_s", "timeout_s"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number of seconds > 0, got {value}")
 
 
 @dataclass(frozen=True, slots=True)
