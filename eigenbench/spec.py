@@ -42,6 +42,11 @@ class Impl:
     call_estimate_s: CallEstimate | None = None
     """This impl's own prior per call, when it differs much from the workload's (see
     `Workload.call_estimate_s`)."""
+    expected_invalid: str | None = None
+    """Why this impl is expected to fail validation, when it is wrong on purpose (e.g. "seed
+    000's naive version: ties get different ranks"): kept as a measured baseline. The runner
+    records it on the impl's invalid records as `expected_invalid`; ok records get nothing.
+    Not part of the version hash."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +272,8 @@ def version_hash(workload: Workload, impl: Impl) -> str:
     """Short hash of what defines a case's meaning: the code of its workload and impl, and grids.
 
     A changed hash means earlier timings of that case are not comparable (as asv's `version`).
-    Timing priors (`call_estimate_s`) and descriptions are not part of it.
+    Timing priors (`call_estimate_s`), descriptions and `Impl.expected_invalid` are not part
+    of it.
     """
     parts = [
         workload.name,
@@ -380,6 +386,12 @@ def _check_impl(impl: Impl, names: list[str], where: str) -> None:
             f"of {DEVICES}, got {sorted(impl.devices)}"
         )
     _check_estimate(impl.call_estimate_s, f"{where}: impl {impl.name!r}")
+    why = impl.expected_invalid
+    if why is not None and (not isinstance(why, str) or not why.strip()):
+        raise SuiteError(
+            f"{where}: impl {impl.name!r}: expected_invalid must be a non-empty reason or None, "
+            f"got {why!r}"
+        )
 
 
 def _check_grid(grid: object, where: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,3 +52,64 @@ def within_tolerance(reference: str, rtol: Mapping[str, float] | None = None) ->
         return Validation(rel_err <= tol, abs_err, rel_err, reference, detail=detail)
 
     return validate
+
+
+UNIT_ROUNDOFF = {"float16": 2.0**-11, "bfloat16": 2.0**-8, "float32": 2.0**-24, "float64": 2.0**-53}
+"""u, half the distance from 1 to the next float: the relative error of one rounding."""
+
+
+def correlation_tolerance(dtype: str, n: int) -> float:
+    """Largest |ρ − ρ_ref| a correct correlation of n (rank) pairs computed in `dtype` may show.
+
+    ρ = Sxy / √(Sxx·Syy) over centred values. With pairwise (cascade) summation each sum of n
+    rounded products has error ≤ γ_k·Σ|terms|, k = ⌈log₂ n⌉ + 1 and γ_k = k·u/(1 − k·u)
+    (Higham, *Accuracy and Stability of Numerical Algorithms*, §4.2). Since
+    Σ|x_i y_i| ≤ √(Sxx·Syy) (Cauchy–Schwarz), the error of Sxy moves ρ by at most γ_k, those of
+    Sxx and Syy by |ρ|·γ_k, and the square root and division add 2u; the rounding of the
+    centre moves ρ only at second order (the centred values sum to zero). So
+    |Δρ| ≤ (1 + |ρ|)·γ_k + 2u ≤ 2·(⌈log₂ n⌉ + 2)·u, and the tolerance is twice that,
+    4·(⌈log₂ n⌉ + 2)·u, so that a correct algorithm is never at the edge of its bound when
+    BLAS or SIMD reduction orders differ between machines. The ranks themselves are exact
+    (integers or half-integers, far below 2^p). float32 at n = 10⁴: 3.8e-6; at 10⁷: 6.2e-6;
+    float64 at 10⁷: 1.2e-14 (float64 stays tight). A float32 correlation by recursive
+    (BLAS) accumulation, whose error grows like n·u (1.3e-5 at 10⁶, 3.7e-4 at 10⁷), fails.
+    """
+    k = math.ceil(math.log2(max(int(n), 2)))
+    return 4.0 * (k + 2) * UNIT_ROUNDOFF[dtype]
+
+
+def digits_for(tol: float) -> int:
+    """Decimals that show a difference of the size `tol` (at least 6, at most 17)."""
+    if not tol > 0 or not math.isfinite(tol):
+        return 6
+    return min(17, max(6, 1 - math.floor(math.log10(tol))))
+
+
+def compare_scalar(
+    value: float,
+    expected: float,
+    tol: float,
+    reference: str,
+    *,
+    symbol: str = "result",
+    source: str = "the reference",
+) -> Validation:
+    """A scalar against its reference within an absolute `tol`; NaN must match NaN.
+
+    An invalid result's detail shows both values to enough digits to see the difference, the
+    difference and the tolerance, e.g. "ρ = 0.6931729, SciPy gives 0.6931731 (|Δ| 2.1e-07 >
+    tol 3.8e-06)" (`symbol` "ρ", `source` "SciPy"); `reference` is what the record names.
+    """
+    value, expected = float(value), float(expected)
+    d = digits_for(tol)
+    if math.isnan(expected) or math.isnan(value):
+        ok = math.isnan(expected) and math.isnan(value)
+        why = "" if ok else " (NaN must match NaN)"
+        detail = f"{symbol} = {value:.{d}f}, {source} gives {expected:.{d}f}{why}"
+        return Validation(ok, None, None, reference, None if ok else detail)
+    err = abs(value - expected)
+    ok = err <= tol
+    detail = (
+        f"{symbol} = {value:.{d}f}, {source} gives {expected:.{d}f} (|Δ| {err:.1e} > tol {tol:.1e})"
+    )
+    return Validation(ok, err, err, reference, None if ok else detail)

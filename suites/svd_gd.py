@@ -3,13 +3,14 @@ matrices stall, and the direct `torch.linalg.svd` for scale."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from eigenbench.inputs import generator, torch_dtype
-from eigenbench.ops.svd_gd import SEED_MATRICES, SVDDescent, compare_with_svd
+from eigenbench.ops.svd_gd import PENALTY_SCALE, SEED_MATRICES, SVDDescent, compare_with_svd
 from eigenbench.spec import Convergence, Impl, Params, Suite, Validation, Workload
 
 LARGER = {"rand_32x16": (32, 16), "rand_64x64": (64, 64)}
@@ -32,15 +33,43 @@ def descent(optimizer: str) -> Callable[[torch.Tensor], SVDDescent]:
     return problem
 
 
+TARGET = 1e-6
+"""Loss at which the descent counts as solved (the seed's tolerance)."""
+RECON_TOL = 1e-2
+"""Relative Frobenius reconstruction error allowed (loss ≤ TARGET certifies √(mn·TARGET)/‖A‖_F,
+0.2 % for the seed's 5 × 4 matrix)."""
+
+
+def sv_tolerance(a: torch.Tensor, rank: int, target: float = TARGET) -> float:
+    """Largest |a_k² − σ_k(A)| / σ_max(A) that factors with loss ≤ `target` can show.
+
+    The loss bounds each penalty: mse(UᵀU − I) + mse(G_V − I) ≤ target / PENALTY_SCALE, so
+    δ_U + δ_V ≤ r·√2·√(target / PENALTY_SCALE) with δ = ‖Gram − I‖₂ ≤ ‖Gram − I‖_F (r × r
+    Grams; G_V is r × r too when V is square). With B = U diag(s) Vᵀ, σ_k(B) / s_k lies in
+    [√((1−δ_U)(1−δ_V)), √((1+δ_U)(1+δ_V))], within ½(δ_U + δ_V) of 1 to first order, and
+    |σ_k(B) − σ_k(A)| ≤ ‖B − A‖₂ ≤ √(mn·target) (Weyl). For the seed's 5 × 4 matrix at 1e-6:
+    2.8e-2 + 1.9e-3. Orthonormality to ~1e-2 is all the penalised loss guarantees, so a
+    tighter bound would call a solved problem wrong.
+    """
+    m, n = a.shape
+    sigma_max = float(torch.linalg.matrix_norm(a, ord=2))
+    ortho = rank * math.sqrt(2.0) * math.sqrt(target / PENALTY_SCALE) / 2
+    return ortho + math.sqrt(m * n * target) / sigma_max
+
+
 def validate_factors(output: Any, expected: Any, params: Params, dtype: str) -> Validation:
-    """Singular values and reconstruction against float64 `torch.linalg.svd`."""
+    """Singular values and reconstruction against float64 `torch.linalg.svd`, within what the
+    loss target certifies (`sv_tolerance`, `RECON_TOL`)."""
     a, _ = expected
     cmp = compare_with_svd(a, output)
-    sv_err = cmp["sv_max_abs_err"] / float(torch.linalg.matrix_norm(a, ord=2))
-    ok = sv_err <= 1e-2 and cmp["recon_rel_fro_err"] <= 1e-2
+    sigma_max = float(torch.linalg.matrix_norm(a, ord=2))
+    sv_err = cmp["sv_max_abs_err"] / sigma_max
+    tol = sv_tolerance(a, int(output.S.shape[0]))
+    recon = cmp["recon_rel_fro_err"]
+    ok = sv_err <= tol and recon <= RECON_TOL
     detail = (
-        f"singular values off by {sv_err:.2e} of the largest, reconstruction "
-        f"{cmp['recon_rel_fro_err']:.2e}"
+        f"singular values off by {sv_err:.2e} of the largest (tol {tol:.1e}), "
+        f"reconstruction {recon:.2e} (tol {RECON_TOL:.0e})"
     )
     return Validation(ok, cmp["sv_max_abs_err"], sv_err, "torch.linalg.svd float64", detail)
 
@@ -69,7 +98,7 @@ DESCENT = Workload(
     name="svd_descent",
     description="U diag(a²) Vᵀ ≈ A by descent on reconstruction + orthonormality penalties",
     kind="convergence",
-    convergence=Convergence(target=1e-6, budget_steps=20_000, budget_s=12.0),
+    convergence=Convergence(target=TARGET, budget_steps=20_000, budget_s=12.0),
     impls=(
         Impl(
             "sgd_momentum",

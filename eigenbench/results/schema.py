@@ -10,7 +10,9 @@ Format history (one line per schema version):
   compatibly; optional top-level `cuda_lost` (the case after which a sticky CUDA error
   stopped the CUDA cases, and the error) and per-record `gpu_clocks` (NVML readings during
   sampling) and `reference_impl` (the impl its workload's charts compare against), added
-  compatibly.
+  compatibly; optional per-record `expected_invalid` (on an invalid record of an impl declared
+  wrong on purpose, `Impl.expected_invalid`: why) and `host_load` (load average and other
+  processes' CPU during the case, `under_load`), added compatibly.
 """
 
 from __future__ import annotations
@@ -95,6 +97,20 @@ RECORD_SCHEMA: dict[str, Any] = {
     ],
     "properties": {
         "reference_impl": {"type": "string"},
+        "expected_invalid": {"type": "string"},
+        "host_load": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["others_cores", "under_load"],
+                    "properties": {
+                        "others_cores": {"type": "number"},
+                        "under_load": {"type": "boolean"},
+                    },
+                },
+            ]
+        },
         "rounds": {"type": "integer", "minimum": 1},
         "round_medians_s": {"type": "array", "items": {"type": "number"}},
         "run_medians_s": {"type": "array", "items": _NUM_OR_NULL},
@@ -245,6 +261,8 @@ class Record(RecordFields, total=False):
     isolated: bool
     isolation: dict[str, Any]
     reference_impl: str
+    expected_invalid: str
+    host_load: dict[str, Any] | None
 
 
 def new_run_id(started: dt.datetime) -> str:

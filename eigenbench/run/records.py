@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from eigenbench.measure.clocks import Clock
@@ -141,7 +141,26 @@ def measured_record(
     rec["noisy"] = m.noisy
     if case.workload.measure:
         rec["measure_overrides"] = dict(case.workload.measure)
+    if status == "invalid" and case.impl.expected_invalid:
+        rec["expected_invalid"] = case.impl.expected_invalid
     return rec
+
+
+def is_unexpected_invalid(record: Mapping[str, Any]) -> bool:
+    """An invalid record whose impl was not declared wrong on purpose (`expected_invalid`)."""
+    return record.get("status") == "invalid" and not record.get("expected_invalid")
+
+
+def invalid_summary(records: Iterable[Mapping[str, Any]]) -> str | None:
+    """A run's invalid records in a few words, e.g. "5 invalid (all expected)" or "3 invalid
+    (1 unexpected: <id>)"; None when no record is invalid. Pure: for the terminal."""
+    invalid = [r for r in records if r.get("status") == "invalid"]
+    if not invalid:
+        return None
+    unexpected = [str(r.get("id", "?")) for r in invalid if is_unexpected_invalid(r)]
+    if not unexpected:
+        return f"{len(invalid)} invalid (all expected)"
+    return f"{len(invalid)} invalid ({len(unexpected)} unexpected: {', '.join(unexpected)})"
 
 
 def pool_round(record: Record, m: Measurement, rel_ci_target: float) -> None:
