@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from eigenbench.gate.verdicts import LABELS
+from eigenbench.measure.hostload import under_load
 from eigenbench.run.plan import SOURCES, remaining_s, source_counts
+from eigenbench.run.records import invalid_summary, is_unexpected_invalid
 from eigenbench.units import fmt_bytes, fmt_duration, fmt_seconds, fmt_sig
 
 if TYPE_CHECKING:
@@ -229,14 +231,32 @@ def records_view(records: Sequence[Mapping[str, Any]]) -> list[Any]:
             key = (f"{r['workload']}/{r['impl']}", r.get("reason") or "")
             skipped[key] = skipped.get(key, 0) + 1
         elif r["status"] in LISTED:
-            status = Text(r["status"], style=STATUS_STYLE[r["status"]])
-            lines.add_row(status, _id_reason(short, r.get("reason")))
+            expected = r["status"] == "invalid" and not is_unexpected_invalid(r)
+            status = Text(r["status"], style="yellow" if expected else STATUS_STYLE[r["status"]])
+            why = r.get("reason")
+            if expected:
+                why = f"{why} — expected: {r['expected_invalid']}"
+            lines.add_row(status, _id_reason(short, why))
+        if under_load(r):
+            lines.add_row(Text("loaded", "yellow"), _id_reason(short, _load_text(r)))
     for (what, reason), n in skipped.items():
         lines.add_row(Text("skipped", "dim"), _id_reason(f"{what} ×{n}", reason))
+    invalid = invalid_summary(records)
+    if invalid:  # "3 invalid" → "3 invalid (all expected)"
+        head = head.replace(f"{counts['invalid']} invalid", invalid, 1)
     out: list[Any] = [Text(f"records: {head or 'none'}", style="bold")]
     if lines.row_count:
         out.append(Padding(lines, (0, 0, 0, 2)))
     return out
+
+
+def _load_text(r: Mapping[str, Any]) -> str:
+    load = r["host_load"]
+    return (
+        f"measured under load: other processes kept {load['others_cores']:.1f} cores busy "
+        f"(load average {load['loadavg_1m_start']:.1f}→{load['loadavg_1m_end']:.1f}); "
+        "its timing is uncertain"
+    )
 
 
 def answers_view(run: Mapping[str, Any], answers: Sequence[Answer]) -> list[Any]:

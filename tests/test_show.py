@@ -223,3 +223,25 @@ def test_the_cases_table_shortens_ids_that_do_not_fit() -> None:
         text = "\n".join(lines)
         assert "eigvalsh_batched/cupy_solver_syevj_batched" in text
         assert ("eigvalsh_batched/torch/cpu/float32/batch=1,n=16,uplo=L" in text) is whole
+
+
+def test_expected_invalid_and_loaded_cases_are_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    naive = make_record("spearman", "naive", {"n": 8}, status="invalid", median_s=1e-4)
+    naive["expected_invalid"] = "the seed's naive version"
+    fast = make_record("spearman", "fast", {"n": 8}, median_s=2e-4)
+    fast["host_load"] = {
+        "loadavg_1m_start": 0.4,
+        "loadavg_1m_end": 2.1,
+        "others_cpu_s": 1.5,
+        "others_cores": 1.5,
+        "under_load": True,
+    }
+    path = save_run(make_run([naive, fast]), tmp_path / "run.json")
+    assert main(["show", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "1 invalid (all expected)" in out
+    assert "expected: the seed's naive version" in out
+    assert "loaded" in out and "1.5 cores busy" in out

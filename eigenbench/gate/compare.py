@@ -82,6 +82,7 @@ from eigenbench.gate.noise import (
     t_two_sided_p,
 )
 from eigenbench.gate.verdicts import MIN_SAMPLES, CompareResult, Verdict, decide
+from eigenbench.measure.hostload import under_load
 from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
 from eigenbench.units import fmt_sig
 
@@ -177,6 +178,8 @@ class _Tested:
 
     group: str = ""
     """The case's suite: cases of one suite share a run shift."""
+    loaded: str | None = None
+    """Which side was measured under load (other processes busy), if any."""
 
     def drift_df(self, cases: int, case_drift: float) -> float:
         """Degrees of freedom of the own-drift estimate, from `cases` tested cases: n - 1
@@ -291,7 +294,9 @@ def _test_case(
         extra.append(f"timed by {b.get('timer')} in the baseline, {c.get('timer')} now")
     p_rank = rank_sum_pvalue(a_n, x_n)
     group = str(c.get("suite"))
-    return verdict, _Tested(verdict, ratio, within_sd, boot, p_rank, extra, history, group)
+    loaded = " and ".join(s for s, r in (("baseline", b), ("current", c)) if under_load(r))
+    tested = _Tested(verdict, ratio, within_sd, boot, p_rank, extra, history, group, loaded or None)
+    return verdict, tested
 
 
 def _histories(
@@ -373,6 +378,8 @@ def _decide_all(
             threshold=threshold,
             moved=moved.get(t.group),
         )
+        if t.loaded and label in ("slower", "faster"):  # a neighbour's work, not the code's
+            label, reason = "inconclusive", f"under load ({t.loaded} run): {label}? {reason}"
         if t.extra:
             reason = "; ".join([reason, *t.extra])
         verdicts[case_id] = replace(

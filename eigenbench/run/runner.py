@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from eigenbench.env import cuda_available
+from eigenbench.measure import hostload
 from eigenbench.measure.clocks import Clock, clock_for
 from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_current_gpu
 from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure, per_round
@@ -279,6 +280,7 @@ class Runner:
         fn = w.bind(case.impl, inputs, case.phase)
         clock = self.clock_factory(case)
         expected = self.reference_for(case, inputs)  # CPU float64: not the case's time budget
+        load_start = hostload.snapshot()
         start = clock.now()
         output, first_s = first_call(fn, clock)
         validation = w.validate(output, expected, case.param_dict, case.dtype)
@@ -286,6 +288,7 @@ class Runner:
         with self._watching(case) as watch:
             m = measure(fn, clock, self._measure_options(case), start_s=start)
         record = measured_record(case, clock, first_s, validation, m)
+        record["host_load"] = hostload.load_between(load_start, hostload.snapshot())
         if watch is not None:
             record["gpu_clocks"] = watch.summary()
             warning = throttle_warning(record["gpu_clocks"])
