@@ -189,6 +189,9 @@ def test_a_whole_suite_slowdown_is_judged_against_the_shifts_between_runs():
     result = compare_runs(base, quiet(rng, 60, factor=1.15))
     steady = [v for i, v in enumerate(result.verdicts) if i not in NOISY]
     assert all(v.label == "slower" and "whole suite moved" in v.reason for v in steady)
+    # its q is the suite's p (the one in the reason), not the case's own insignificant q
+    for v in steady:
+        assert v.q_value is not None and f"(p = {v.q_value:.2g})" in v.reason
     # A uniform 8 % is below the margin for whole suites (2 thresholds): not called slower.
     assert not any(v.label == "slower" for v in compare_runs(base, quiet(rng, 62, 1.08)).verdicts)
     # The same slowdown against a history whose runs moved by 8 % is not proven.

@@ -272,7 +272,8 @@ def test_run_announces_its_estimate(tmp_path: Path, capsys: pytest.CaptureFixtur
     argv = ["run", "svd_gd", "--quick", "--filter", "svd_direct", "--out", str(out)]
     assert main([*argv, "--max-time", "0.02", "--warmup", "0", "--min-samples", "3"]) == 0
     first = capsys.readouterr().err.splitlines()[0]
-    assert first.startswith("eigenbench: 1 cases of svd_gd on cpu →") and "(estimated " in first
+    assert first.startswith("eigenbench: 1 cases of svd_gd on cpu →") and ", estimated " in first
+    assert "(torch threads " in first  # the thread count the timings were taken with
 
 
 # -- the GPU grids ----------------------------------------------------------------------

@@ -140,8 +140,10 @@ def _measure(runner: Any, cases: list[Any], out: Path, what: str) -> dict[str, A
     runner.out_path = out
     err = Console(stderr=True)
     estimates = _estimates(runner, cases, err)
-    eta = f" (estimated {fmt_duration(sum(estimates.values()))})" if estimates else ""
-    err.print(f"eigenbench: {len(cases)} cases of {what} → {out}{eta}", soft_wrap=True)
+    eta = f", estimated {fmt_duration(sum(estimates.values()))}" if estimates else ""
+    threads = (runner.env.get("cpu") or {}).get("torch_threads")
+    how = f" (torch threads {threads}{eta})" if threads else (f" ({eta[2:]})" if eta else "")
+    err.print(f"eigenbench: {len(cases)} cases of {what} → {out}{how}", soft_wrap=True)
     with Progress(len(cases), estimates=estimates) as progress:
         runner.on_record = progress.advance
         try:

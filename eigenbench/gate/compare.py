@@ -378,6 +378,8 @@ def _decide_all(
             threshold=threshold,
             moved=moved.get(t.group),
         )
+        if not sig and label in ("slower", "faster"):  # called by its whole suite's move:
+            q = moved[t.group][1]  # the suite's p, not the case's own (insignificant) q
         if t.loaded and label in ("slower", "faster"):  # a neighbour's work, not the code's
             label, reason = "inconclusive", f"under load ({t.loaded} run): {label}? {reason}"
         if t.extra:
