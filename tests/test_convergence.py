@@ -102,3 +102,16 @@ def test_runner_records_convergence_and_time_per_step(tmp_path: Path) -> None:
     assert fast["summary"]["median_s"] > 0
     assert stalled["convergence"]["reached"] is False
     assert stalled["validation"]["ok"] is False
+
+
+def test_an_optimisation_slower_than_its_timed_steps_is_said_so() -> None:
+    from eigenbench.run.runner import slower_while_following
+
+    record: Any = {
+        "summary": {"median_s": 0.4e-3},
+        "convergence": {"trajectory": [[1, 0.002, 1.0], [156, 1.06, 1e-6]]},
+    }
+    warning = slower_while_following(record)
+    assert warning is not None and "6.79 ms a step" in warning and "17×" in warning
+    record["convergence"]["trajectory"][-1][1] = 0.07  # 0.45 ms a step: as timed
+    assert slower_while_following(record) is None

@@ -318,6 +318,7 @@ class Runner:
         inputs = self._inputs(case)
         clock = self.clock_factory(case)
         problem = w.bind(case.impl, inputs, case.phase)()
+        load_start = hostload.snapshot()
         traj = follow(problem, conv, clock.now)
         expected = self.reference_for(case, inputs)
         validation = w.validate(problem.result(), expected, case.param_dict, case.dtype)
@@ -327,8 +328,12 @@ class Runner:
         m = measure(timed.step, clock, self._measure_options(case), start_s=start)
         record = measured_record(case, clock, first_s, validation, m)
         record["convergence"] = to_record(traj, conv)
+        record["host_load"] = hostload.load_between(load_start, hostload.snapshot())
         if record["status"] == "ok" and traj.reached_at is None:
             record["reason"] = "did not reach the target loss within the budget"
+        warning = slower_while_following(record)
+        if warning:
+            record.setdefault("warnings", []).append(warning)
         return self._probe(case, timed.step, record)
 
     def _probe(self, case: Case, fn: Any, record: Record) -> Record:
@@ -352,6 +357,24 @@ class Runner:
             record["host_blocking"] = probe["host_blocking"]
             record["host_blocking_evidence"] = probe["evidence"]
         return record
+
+
+def slower_while_following(record: Record, factor: float = 2.0) -> str | None:
+    """A warning when the optimisation's steps took `factor` times longer, on average, than
+    the timed steps: its seconds-to-target then include something else (load, a cold start)."""
+    conv, summary = record.get("convergence") or {}, record["summary"]
+    last = (conv.get("trajectory") or [[None, None]])[-1]  # [step, seconds, loss]
+    steps, seconds = last[0], last[1]
+    if not steps or not seconds or not summary or summary["median_s"] <= 0:
+        return None
+    per_step = seconds / steps
+    if per_step < factor * summary["median_s"]:
+        return None
+    times = per_step / summary["median_s"]
+    return (
+        f"the optimisation took {per_step * 1e3:.3g} ms a step, {times:.3g}× the timed steps' "
+        "median: its time to target includes more than the steps (load, a cold start)"
+    )
 
 
 def resamplable(case: Case, record: Mapping[str, Any] | None) -> bool:
