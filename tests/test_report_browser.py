@@ -262,3 +262,57 @@ def test_report_in_chromium_sorts_by_click_without_errors(
     target.write_bytes(png)
 
     assert browser.errors() == []
+
+
+def _long_id_run() -> dict[str, Any]:
+    """Long workload, impl and parameter names, long reasons: the widest records table."""
+    from factories import make_record, make_run
+
+    params = {"batch": 1000, "spectrum": "clustered_near_zero", "family": "continuous_with_ties"}
+    recs = [
+        make_record(
+            "eigvalsh_batched_long_workload_name",
+            impl,
+            {**params, "n": n},
+            device="cuda:0",
+            phase="bwd",
+            median_s=1e-4 * n,
+        )
+        for n in (8, 16, 32)
+        for impl in ("torch_compiled_with_a_long_name", "numpy", "cupy_batched_syevj_variant")
+    ]
+    recs.append(
+        make_record(
+            "eig",
+            "an_invalid_impl_with_a_long_name",
+            {"n": 8, "x": "y" * 60},
+            status="invalid",
+            median_s=2e-4,
+            reason="gradient off by 3.87e+06 of its largest entry " * 3,
+        )
+    )
+    recs.append(make_record("eig", "crash", {"n": 8}, status="failed", reason="E: " + "x" * 150))
+    return make_run(recs)
+
+
+def test_report_fits_a_1400_px_window(browser: Chromium, tmp_path: Path) -> None:
+    index = render_report(_long_id_run(), tmp_path / "report")
+    browser.call("Page.enable", page=True)
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        page=True,
+        width=1400,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    browser.call("Page.navigate", page=True, url=index.resolve().as_uri())
+    browser.wait_event("Page.loadEventFired")
+    assert browser.js("document.documentElement.scrollWidth") <= 1400
+    # the table's own scroller must not be needed either
+    table, wrap = browser.js(
+        "(() => { const t = document.querySelector('#records-table');"
+        " return [t.scrollWidth, t.parentElement.clientWidth]; })()"
+    )
+    assert table <= wrap <= 1400
+    assert browser.js("document.querySelector('#answers').getBoundingClientRect().top") < 200

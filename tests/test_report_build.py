@@ -154,20 +154,63 @@ def test_invalid_points_are_kept_and_flagged_and_failed_ones_left_out() -> None:
     assert [p.valid for p in s.points] == [True, True, True, False]
 
 
-def test_speedup_reference_defaults_to_the_slowest_and_can_be_chosen() -> None:
+def test_speedup_reference_defaults_to_the_fastest_correct_and_can_be_chosen() -> None:
     groups = build_sweeps(_sweep_records())
     sg = build_speedups(groups)[0]
-    # at the largest size slow takes 1e-7·256³ ≈ 1.7 s vs fast 0.26 s: slow is the reference
-    assert sg.reference == "slow · cpu"
+    # at the largest size fast takes 1e-3·256 ≈ 0.26 s vs slow 1.7 s: fast is the reference
+    assert (sg.reference, sg.basis) == ("fast · cuda", "fastest correct")
     (line,) = sg.lines
-    expected = [(1e-7 * n**3) / (1e-3 * n) for n in SIZES]
+    expected = [(1e-3 * n) / (1e-7 * n**3) for n in SIZES]
     assert list(line.speedups) == pytest.approx(expected, rel=0.03)
     assert all(
         lo <= s <= hi for lo, s, hi in zip(line.lows, line.speedups, line.highs, strict=True)
     )
-    chosen = build_speedups(groups, reference_impl="fast")[0]
-    assert chosen.reference == "fast · cuda"
+    chosen = build_speedups(groups, reference_impl="slow")[0]
+    assert (chosen.reference, chosen.basis) == ("slow · cpu", "chosen")
     assert list(chosen.lines[0].speedups) == pytest.approx([1 / e for e in expected], rel=0.03)
+    assert "slow · cpu" in chosen.caption and "--reference" in chosen.caption
+
+
+def test_speedup_reference_is_the_declared_one_unless_one_is_chosen() -> None:
+    records = [{**r, "reference_impl": "slow"} for r in _sweep_records()]
+    groups = build_sweeps(records)
+    assert {g.declared_reference for g in groups} == {"slow"}
+    sg = build_speedups(groups)[0]
+    assert (sg.reference, sg.basis) == ("slow · cpu", "declared")
+    assert "the workload's reference" in sg.caption
+    assert build_speedups(groups, reference_impl="fast")[0].reference == "fast · cuda"
+
+
+def test_speedup_reference_is_never_an_invalid_impl() -> None:
+    # "wrong" is the fastest everywhere but fails validation at one size
+    recs = _sweep_records() + [
+        make_record(
+            "eig",
+            "wrong",
+            {"batch": batch, "n": n},
+            median_s=1e-5 * n,
+            status="invalid" if n == SIZES[-1] else "ok",
+        )
+        for batch in (10, 100)
+        for n in SIZES
+    ]
+    groups = build_sweeps(recs)
+    sg = build_speedups(groups)[0]
+    assert sg.reference == "fast · cuda"
+    assert "wrong · cpu" in {line.label for line in sg.lines}
+    # chosen or declared, an invalid impl is passed over for the fastest correct one
+    assert build_speedups(groups, reference_impl="wrong")[0].reference == "fast · cuda"
+    declared = build_sweeps([{**r, "reference_impl": "wrong"} for r in recs])
+    assert build_speedups(declared)[0].reference == "fast · cuda"
+
+
+def test_no_speedup_chart_without_a_correct_impl() -> None:
+    recs = [
+        make_record("eig", impl, {"n": n}, status="invalid", median_s=t * n)
+        for n in SIZES
+        for impl, t in (("a", 1e-3), ("b", 2e-3))
+    ]
+    assert build_speedups(build_sweeps(recs)) == []
 
 
 def _phase_records(impls: tuple[str, ...]) -> list[dict]:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from eigenbench.gate.verdicts import LABEL_ORDER, is_regression
+from eigenbench.report.answer_tables import build_answers
 from eigenbench.report.groups import (
     build_convergence,
     build_memory,
@@ -239,6 +240,7 @@ def build_model(
             )
             if n
         },
+        answers=build_answers(records),
     )
 
 

@@ -325,7 +325,7 @@ def speedup_figure(g: SpeedupGroup, colours: dict[str, str]) -> Figure:
             )
         ax.set_xlabel(f"speedup over {_short(g.reference, 24)} (right of 1× = faster)")
         ax.grid(True, axis="x", alpha=0.35)
-    ax.set_title(_short(f"speedup · {g.title}", 80), loc="left")
+    ax.set_title(_short(f"speedup vs {g.reference} · {g.title}", 80), loc="left")
     return fig
 
 
@@ -535,8 +535,7 @@ def render_charts(model: ReportModel, *, baseline_limit: int = 30) -> list[Chart
     for g in model.sweeps:
         add("sweep", g.title, _sweep_caption(g), sweep_figure, g, colours)
     for sg in model.speedups:
-        caption = f"Speedup = time of {sg.reference} / time of each impl; above 1× is faster."
-        add("speedup", sg.title, caption, speedup_figure, sg, colours)
+        add("speedup", sg.title, sg.caption, speedup_figure, sg, colours)
     for pg in model.phases:
         caption = f"Median time per phase and impl (log scale); × = multiple of {pg.reference}."
         add("phases", pg.title, caption, phase_figure, pg)

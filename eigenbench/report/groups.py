@@ -171,6 +171,7 @@ def build_sweeps(records: Sequence[Record]) -> list[SweepGroup]:
         x_of[wl] = choose_x_param(r for r in timed if r["workload"] == wl)
 
     groups: dict[tuple[Any, ...], dict[tuple[str, str], dict[float, Record]]] = {}
+    declared: dict[tuple[Any, ...], str] = {}
     for rec in timed:
         x_param = x_of[rec["workload"]]
         params = record_params(rec)
@@ -187,6 +188,8 @@ def build_sweeps(records: Sequence[Record]) -> list[SweepGroup]:
         )
         by_x = groups.setdefault(key, {}).setdefault((rec["impl"], rec["device"]), {})
         by_x.setdefault(float(x_val) if x_val is not None else 1.0, rec)
+        if rec.get("reference_impl") and key not in declared:
+            declared[key] = str(rec["reference_impl"])
 
     out = []
     for (workload, dtype, phase, x_param, fixed), by_series in groups.items():
@@ -206,9 +209,18 @@ def build_sweeps(records: Sequence[Record]) -> list[SweepGroup]:
         dev_part = next(iter(devices)) if len(devices) == 1 else ""
         title = _title(workload, _phase_part(phase), dev_part, dtype, fmt_params(fixed))
         crossovers = _crossovers(series) if x_param is not None else ()
+        key = (workload, dtype, phase, x_param, fixed)
         out.append(
             SweepGroup(
-                title, workload, dtype, phase, x_param, fixed, tuple(series), tuple(crossovers)
+                title,
+                workload,
+                dtype,
+                phase,
+                x_param,
+                fixed,
+                tuple(series),
+                tuple(crossovers),
+                declared.get(key),
             )
         )
     return out
@@ -230,32 +242,49 @@ def _crossovers(series: Sequence[Series]) -> list[Crossover]:
     return sorted(out, key=lambda c: c.x)
 
 
-def _reference_series(series: Sequence[Series], reference_impl: str | None) -> Series:
-    for s in series:
-        if reference_impl is not None and reference_impl in (s.impl, s.label):
-            return s
-    # default: the slowest at the largest size timed by the most series
+def _is_correct(s: Series) -> bool:
+    return bool(s.points) and all(p.valid for p in s.points)
+
+
+def _reference_series(
+    series: Sequence[Series], reference_impl: str | None, declared: str | None = None
+) -> tuple[Series, str] | None:
+    """The reference of a speedup chart and why it is: the chosen impl, else the declared one,
+    else the fastest correct one at the size most series share. Never an impl with an invalid
+    point; None when no series is correct."""
+    correct = [s for s in series if _is_correct(s)]
+    for name, basis in ((reference_impl, "chosen"), (declared, "declared")):
+        for s in correct:
+            if name is not None and name in (s.impl, s.label):
+                return s, basis
+    if not correct:
+        return None
     counts: dict[float, int] = {}
-    for s in series:
+    for s in correct:
         for p in s.points:
             counts[p.x] = counts.get(p.x, 0) + 1
     x_best = max(counts, key=lambda x: (counts[x], x))
 
     def time_at(s: Series) -> float:
-        return next((p.median_s for p in s.points if p.x == x_best), -1.0)
+        return next((p.median_s for p in s.points if p.x == x_best), math.inf)
 
-    return max(series, key=time_at)
+    return min(correct, key=time_at), "fastest correct"
 
 
 def build_speedups(
     sweeps: Sequence[SweepGroup], reference_impl: str | None = None
 ) -> list[SpeedupGroup]:
-    """Speedup of each impl over a reference impl (given, else the slowest) per group."""
+    """Speedup of each impl over a correct reference per group: `reference_impl` if given,
+    else the workload's declared reference, else the fastest correct impl (never an invalid
+    one; a group with no correct impl gets no speedup chart)."""
     out = []
     for g in sweeps:
         if len(g.series) < 2:
             continue
-        ref = _reference_series(g.series, reference_impl)
+        found = _reference_series(g.series, reference_impl, g.declared_reference)
+        if found is None:
+            continue
+        ref, basis = found
         ref_pts = {p.x: p for p in ref.points}
         lines = []
         for s in g.series:
@@ -276,7 +305,7 @@ def build_speedups(
             )
         if lines:
             x_param = g.x_param if g.is_sweep else None
-            out.append(SpeedupGroup(g.title, ref.label, x_param, tuple(lines)))
+            out.append(SpeedupGroup(g.title, ref.label, x_param, tuple(lines), basis))
     return out
 
 

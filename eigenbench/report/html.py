@@ -10,12 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
+from eigenbench.report.answer_tables import AXES
 from eigenbench.report.build import build_model
 from eigenbench.report.charts import Chart, render_charts
 from eigenbench.report.files import is_chart_file
-from eigenbench.report.model import ReportModel, Row, VerdictRow
+from eigenbench.report.model import AnswerRow, AnswerTable, ReportModel, Row, VerdictRow
 from eigenbench.results import write_atomic
 from eigenbench.units import fmt_bytes, fmt_ms
 
@@ -32,6 +33,11 @@ SCRIPT_FILE = "sort.js"
 
 def _ms(seconds: float | None) -> str:
     return "—" if seconds is None else fmt_ms(seconds)
+
+
+def breakable(text: str) -> Markup:
+    """Escaped text with a line-break chance after each `/` and `,` (long case ids)."""
+    return Markup(str(escape(text)).replace("/", "/<wbr>").replace(",", ",<wbr>"))
 
 
 def _num(v: float | None) -> str:
@@ -86,6 +92,54 @@ def _row_view(r: Row) -> dict[str, Any]:
     }
 
 
+def _times(v: float) -> str:
+    """A speedup factor: two decimals below 2, one below 100, none above."""
+    return f"{v:.2f}" if v < 2 else f"{v:.1f}" if v < 100 else f"{v:.0f}"
+
+
+def _margin(r: AnswerRow) -> str:
+    if r.winner is None:
+        return ""
+    if r.runner_up is None:
+        return "only correct impl"
+    if r.tie:  # the page puts a "tie" badge before it
+        return f"with {r.runner_up}"
+    if r.ratio is None or r.low is None or r.high is None:
+        return f"faster than {r.runner_up}"
+    return f"×{_times(r.ratio)} ({_times(r.low)}–{_times(r.high)}) over {r.runner_up}"
+
+
+def _answer_view(t: AnswerTable) -> dict[str, Any]:
+    """One workload's answer table as the page shows it, with its faster-but-invalid notes."""
+    shared = [v if n in AXES else f"{n}={v}" for n, v in t.fixed if (n, v) != ("phase", "call")]
+    rows, invalid = [], []
+    for r in t.rows:
+        where = ", ".join(f"{n}={v}" for n, v in zip(t.columns, r.values, strict=True))
+        if r.faster_invalid:
+            invalid.append(f"{', '.join(r.faster_invalid)}{f' at {where}' if where else ''}")
+        rows.append(
+            {
+                "cells": r.values,
+                "winner": r.winner or "no correct impl",
+                "median": "" if r.median_s is None else _ms(r.median_s),
+                "median_sort": _num(r.median_s),
+                "margin": _margin(r),
+                "ratio_sort": _num(r.ratio),
+                "state": "none" if r.winner is None else "tie" if r.tie else "win",
+                "flag": "†" if r.faster_invalid else "",
+            }
+        )
+    return {
+        "workload": t.workload,
+        "shared": " · ".join(shared),
+        "columns": t.columns,
+        "rows": rows,
+        "invalid": invalid,
+        "ties": t.n_ties,
+        "unanswered": t.n_unanswered,
+    }
+
+
 def _verdict_view(v: VerdictRow) -> dict[str, Any]:
     ratio = v.ratio
     if ratio is None:
@@ -127,7 +181,7 @@ def _csp_hash(text: str) -> str:
 
 
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("eigenbench.report", "templates"),
         autoescape=select_autoescape(["html", "j2"], default_for_string=True, default=True),
         undefined=StrictUndefined,
@@ -135,6 +189,8 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["breakable"] = breakable
+    return env
 
 
 # --------------------------------------------------------------------------- rendering
@@ -162,6 +218,7 @@ def render_html(model: ReportModel, charts: Sequence[Chart]) -> str:
     return env.get_template(PAGE_TEMPLATE).render(
         title=f"eigenbench report · {model.run_id}",
         model=model,
+        answers=[_answer_view(t) for t in model.answers],
         rows=[_row_view(r) for r in model.rows],
         problems=problems,
         skipped=[_row_view(r) for r in model.skipped],

@@ -61,6 +61,8 @@ class SweepGroup:
     fixed: Params
     series: tuple[Series, ...]
     crossovers: tuple[Crossover, ...]
+    declared_reference: str | None = None
+    """The reference impl the workload declares (the records' `reference_impl`), if any."""
 
     @property
     def n_points(self) -> int:
@@ -85,12 +87,24 @@ class SpeedupLine:
 
 @dataclass(frozen=True, slots=True)
 class SpeedupGroup:
-    """Speedups of every impl in a group against one reference impl (above 1 = faster)."""
+    """Speedups of every impl in a group against one correct reference impl (above 1 = faster).
+
+    `basis` says why that impl is the reference: "chosen" (--reference), "declared" (by the
+    workload) or "fastest correct" (the fastest impl whose every point passed validation)."""
 
     title: str
     reference: str
     x_param: str | None
     lines: tuple[SpeedupLine, ...]
+    basis: str = "fastest correct"
+
+    @property
+    def caption(self) -> str:
+        why = {"chosen": "chosen with --reference", "declared": "the workload's reference"}
+        return (
+            f"Speedup = time of {self.reference} ({why.get(self.basis, self.basis)}) / time of"
+            " each impl; above 1× is faster."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +168,44 @@ class ConvergenceGroup:
 
     title: str
     curves: tuple[Curve, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    """One case of a workload's answer table: the values that vary, then who wins.
+
+    `winner` is the fastest correct impl (None: no impl was correct); `ratio`, `low` and `high`
+    are the runner-up's time over the winner's with a conservative interval; `tie` when that
+    interval includes 1; `faster_invalid` names invalid impls that were faster."""
+
+    values: tuple[str, ...]
+    winner: str | None
+    median_s: float | None
+    runner_up: str | None
+    ratio: float | None
+    low: float | None
+    high: float | None
+    tie: bool
+    faster_invalid: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerTable:
+    """Who wins where for one workload: a row per case, the varying values as `columns`,
+    what every row shares as `fixed` (name, value) pairs."""
+
+    workload: str
+    columns: tuple[str, ...]
+    fixed: tuple[tuple[str, str], ...]
+    rows: tuple[AnswerRow, ...]
+
+    @property
+    def n_ties(self) -> int:
+        return sum(r.tie for r in self.rows)
+
+    @property
+    def n_unanswered(self) -> int:
+        return sum(r.winner is None for r in self.rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +280,8 @@ class ReportModel:
     baseline_source: str | None
     omitted: Mapping[str, int] = field(default_factory=dict)
     """Groups not charted because of the per-kind limits, by kind."""
+    answers: tuple[AnswerTable, ...] = ()
+    """Who wins where, one table per workload, in the order the workloads come."""
 
     @property
     def verdict_counts(self) -> tuple[tuple[str, int], ...]:
