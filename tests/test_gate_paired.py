@@ -158,3 +158,13 @@ def test_is_ab_pair_needs_one_id_and_both_sides_in_order() -> None:
     assert not is_ab_pair(h_run, b_run)
     assert not is_ab_pair(b_run, {**h_run, "ab": {"id": "other", "side": "head"}})
     assert not is_ab_pair(make_run([]), h_run)
+
+
+def test_a_paired_change_unlike_the_medians_ratio_says_why():
+    from eigenbench.gate.paired import _medians_note
+    from eigenbench.gate.verdicts import Verdict
+
+    v = Verdict(id="c", label="faster", baseline_median_s=543e-6, current_median_s=538.6e-6)
+    note = _medians_note(v, 0.690)
+    assert "×0.992" in note and "×0.69" in note and "rounds drifted" in note
+    assert _medians_note(v, 0.99) == ""

@@ -177,7 +177,7 @@ def _label(
         verdicts[case_id] = replace(
             verdicts[case_id],
             label=label,
-            reason=f"{reason}; {t.n} paired rounds",
+            reason=f"{reason}; {t.n} paired rounds{_medians_note(verdicts[case_id], change)}",
             ratio=change,
             change=change,
             ci_low=low,
@@ -187,3 +187,16 @@ def _label(
             noise_sd=t.se,
             mde=min_detectable_slowdown(t.se, threshold, 1 - alpha),
         )
+
+
+def _medians_note(v: Verdict, change: float, tolerance: float = 0.05) -> str:
+    """Why the paired change can differ from the ratio of the two medians shown beside it."""
+    if not v.baseline_median_s or not v.current_median_s:
+        return ""
+    medians = v.current_median_s / v.baseline_median_s
+    if abs(math.log(medians / change)) <= math.log1p(tolerance):
+        return ""
+    return (
+        f"; the two sides' own medians differ by ×{medians:.3g}, the paired change by "
+        f"×{change:.3g}: the rounds drifted, and each round compares its two sides"
+    )
