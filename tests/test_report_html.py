@@ -255,3 +255,16 @@ def test_latest_run_picks_the_newest_file(tmp_path: Path) -> None:
     os.utime(new, (2_000, 2_000))
     (tmp_path / ".c.json.tmp").write_text("{}")
     assert latest_run(tmp_path) == new
+
+
+def test_expected_invalid_and_loaded_cases_are_not_shown_as_failures(tmp_path: Path) -> None:
+    naive = make_record("spearman", "naive", {"n": 8}, status="invalid")
+    naive["expected_invalid"] = "the seed's naive version"
+    loaded = make_record("spearman", "fast", {"n": 8})
+    loaded["host_load"] = {"others_cores": 1.5, "under_load": True}
+    wrong = make_record("spearman", "broken", {"n": 8}, status="invalid")
+    html = render_report(make_run([naive, loaded, wrong]), tmp_path).read_text()
+    assert "1 case did not produce a correct result" in html  # only the undeclared one
+    assert "1 invalid, all declared wrong on purpose" in html
+    assert "why: the seed&#39;s naive version" in html or "why: the seed's naive version" in html
+    assert "1 case measured under load" in html

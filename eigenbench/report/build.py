@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from eigenbench.gate.verdicts import LABEL_ORDER, is_regression
+from eigenbench.measure.hostload import under_load
 from eigenbench.report.answer_tables import build_answers
 from eigenbench.report.groups import (
     build_convergence,
@@ -92,6 +93,8 @@ def _row(rec: Record) -> Row:
         reference=val.get("reference"),
         noisy=bool(rec.get("noisy")),
         notes=tuple(notes),
+        expected_invalid=rec.get("expected_invalid") if rec["status"] == "invalid" else None,
+        under_load=under_load(rec),
     )
 
 
@@ -220,7 +223,7 @@ def build_model(
         env=tuple(flatten(run.get("env") or {})),
         status_counts=tuple(sorted(counts.items(), key=lambda kv: _status_rank(kv[0]))),
         rows=rows,
-        problems=tuple(r for r in rows if r.status in PROBLEM_STATUSES),
+        problems=tuple(r for r in rows if r.status in PROBLEM_STATUSES and not r.expected_invalid),
         skipped=tuple(r for r in rows if r.status == "skipped"),
         sweeps=tuple(sweeps),
         speedups=tuple(speedups),

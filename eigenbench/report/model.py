@@ -233,6 +233,10 @@ class Row:
     reference: str | None
     noisy: bool
     notes: tuple[str, ...]
+    expected_invalid: str | None = None
+    """Why this impl is wrong on purpose (declared by its suite), when it is invalid."""
+    under_load: bool = False
+    """Measured while other processes kept the machine busy: its timing is uncertain."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,6 +274,7 @@ class ReportModel:
     status_counts: tuple[tuple[str, int], ...]
     rows: tuple[Row, ...]
     problems: tuple[Row, ...]
+    """Records that failed, timed out, or are invalid without being declared so."""
     skipped: tuple[Row, ...]
     sweeps: tuple[SweepGroup, ...]
     speedups: tuple[SpeedupGroup, ...]
