@@ -105,11 +105,13 @@ def _versus(answer: Answer) -> str:
 
 
 def _note(answer: Answer) -> str:
-    """The note cell: the invalid impls that were faster (or, with no correct one, all)."""
-    if not answer.faster_invalid:
-        return ""
-    what = "wrong" if answer.fastest is None else "faster but wrong"
-    return f"{what}: {', '.join(answer.faster_invalid)}"
+    """The note cell: the invalid impls that were faster (or, with no correct one, all), and
+    whether the margin was measured under load."""
+    notes = ["under load: margin uncertain"] if answer.under_load else []
+    if answer.faster_invalid:
+        what = "wrong" if answer.fastest is None else "faster but wrong"
+        notes.append(f"{what}: {', '.join(answer.faster_invalid)}")
+    return "; ".join(notes)
 
 
 def _widest(texts: Iterable[str], *, words: bool = False) -> int:

@@ -245,3 +245,13 @@ def test_expected_invalid_and_loaded_cases_are_said_so(
     assert "1 invalid (all expected)" in out
     assert "expected: the seed's naive version" in out
     assert "loaded" in out and "1.5 cores busy" in out
+
+
+def test_an_answer_measured_under_load_says_its_margin_is_uncertain() -> None:
+    fast = make_record("w", "fast", {"n": 8}, median_s=1e-4)
+    slow = make_record("w", "slow", {"n": 8}, median_s=3e-4)
+    (quiet,) = answers_of([fast, slow])
+    assert quiet.under_load is False
+    slow["host_load"] = {"others_cores": 1.0, "under_load": True}
+    (loaded,) = answers_of([fast, slow])
+    assert loaded.under_load and loaded.to_dict()["under_load"] is True

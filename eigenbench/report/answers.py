@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from eigenbench.measure.hostload import under_load
 from eigenbench.results import Record
 
 TIMED = ("ok", "invalid")
@@ -72,6 +73,8 @@ class Answer:
     faster_invalid: tuple[str, ...]
     """Invalid impls faster than the fastest correct one; all invalid ones when none is
     correct (fastest to slowest)."""
+    under_load: bool = False
+    """The winner or the runner-up was measured under load: the margin is uncertain."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,6 +88,7 @@ class Answer:
             "speedup": None if self.speedup is None else self.speedup.to_dict(),
             "tie": self.tie,
             "faster_invalid": list(self.faster_invalid),
+            "under_load": self.under_load,
             "suite": self.suite,
         }
 
@@ -149,6 +153,8 @@ def answer_of(group: Iterable[Mapping[str, Any]]) -> Answer:
     faster_invalid = tuple(
         t.impl for t in invalid if fastest is None or t.median_s < fastest.median_s
     )
+    compared = {t.impl for t in (fastest, runner_up) if t is not None}
+    loaded = any(r["impl"] in compared and under_load(r) for r in records)
     return Answer(
         suite=first.get("suite", ""),
         workload=first["workload"],
@@ -161,6 +167,7 @@ def answer_of(group: Iterable[Mapping[str, Any]]) -> Answer:
         speedup=speedup,
         tie=speedup is not None and speedup.includes_one,
         faster_invalid=faster_invalid,
+        under_load=loaded,
     )
 
 
