@@ -254,10 +254,11 @@ def records_view(records: Sequence[Mapping[str, Any]]) -> list[Any]:
 
 def _load_text(r: Mapping[str, Any]) -> str:
     load = r["host_load"]
+    start, end = load.get("loadavg_1m_start"), load.get("loadavg_1m_end")
+    average = "" if start is None or end is None else f" (load average {start:.1f}→{end:.1f})"
     return (
-        f"measured under load: other processes kept {load['others_cores']:.1f} cores busy "
-        f"(load average {load['loadavg_1m_start']:.1f}→{load['loadavg_1m_end']:.1f}); "
-        "its timing is uncertain"
+        f"measured under load: other processes kept {load['others_cores']:.1f} cores busy"
+        f"{average}; its timing is uncertain"
     )
 
 
@@ -392,7 +393,7 @@ def _sources_text(counts: Mapping[str, int]) -> str:
 class Progress:
     """A transient progress bar on stderr; silent when stderr is not a terminal.
 
-    With `estimates` (seconds by case id, see `eigenbench.plan`) it shows the time left:
+    With `estimates` (seconds by case id, see `eigenbench.run.plan`) it shows the time left:
     the estimates of the cases not yet done, scaled by how the finished ones compared with
     theirs (`plan.remaining_s`), counting down between cases.
     """

@@ -17,8 +17,8 @@ def fmt_seconds(s: float | None, digits: int = 3, *, by_magnitude: bool = False)
     size = abs(s) if by_magnitude else s
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
         if size >= scale:
-            return f"{s / scale:.{digits}g} {unit}"
-    return f"{s / 1e-9:.{digits}g} ns"
+            return f"{fmt_sig(s / scale, digits)} {unit}"
+    return f"{fmt_sig(s / 1e-9, digits)} ns"
 
 
 def fmt_duration(s: float) -> str:
@@ -47,7 +47,8 @@ def fmt_bytes(
         unit = next((u for u, scale in BYTE_UNITS.items() if b >= scale), "B")
     if unit == "B":
         return f"{int(b)} B" if with_unit else f"{int(b)}"
-    text = f"{b / BYTE_UNITS[unit]:{spec}}"
+    value = b / BYTE_UNITS[unit]
+    text = fmt_sig(value) if spec == ".3g" else f"{value:{spec}}"
     return f"{text} {unit}" if with_unit else text
 
 
@@ -62,6 +63,6 @@ def fmt_ms(seconds: float) -> str:
 def fmt_sig(value: float, digits: int = 3) -> str:
     """`digits` significant digits, but whole numbers rather than powers of ten from
     10**digits on: 150 %, not 1.5e+02 %."""
-    if 10**digits <= abs(value) < 1e15:
+    if 10**digits <= abs(float(f"{value:.{digits}g}")) < 1e15:  # 999.6 rounds up to 1e+03
         return f"{value:.0f}"
     return f"{value:.{digits}g}"

@@ -257,3 +257,10 @@ def test_a_filtered_run_merges_into_the_baseline_and_keeps_the_other_cases():
     kept_one = with_history(base, only_torch, keep=1)
     assert {r["impl"] for r in kept_one["records"]} == {"torch", "numpy"}
     assert all("run_medians_s" not in r for r in kept_one["records"])
+
+
+def test_a_case_no_run_in_the_window_measured_leaves_the_baseline():
+    base = with_history(None, _timed(1e-3, "r0"), keep=3)
+    for k in range(1, 4):  # three saves without numpy: its window of 3 runs is all null
+        base = with_history(base, _timed(1e-3, f"r{k}", impls=("torch",)), keep=3)
+        assert ("numpy" in {r["impl"] for r in base["records"]}) is (k < 3)

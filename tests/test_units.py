@@ -33,3 +33,11 @@ def test_percentages_and_ratios_never_read_as_powers_of_ten() -> None:
     assert fmt_sig(100.0, 2) == "100" and fmt_sig(787.4, 2) == "787"
     assert fmt_sig(5.0) == "5" and fmt_sig(0.0123, 2) == "0.012"
     assert fmt_sig(1234.5) == "1234"
+
+
+def test_values_that_round_up_to_a_thousand_stay_plain_numbers() -> None:
+    from eigenbench.units import fmt_sig
+
+    assert fmt_sig(999.6) == "1000"
+    assert fmt_seconds(0.9996) == "1000 ms"
+    assert fmt_bytes(1023.9 * 2**10) == "1024 KiB"

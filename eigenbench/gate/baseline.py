@@ -178,6 +178,8 @@ def with_history(
         padded: list[float | None] = [None] * (len(old_ids) - len(history))
         padded += history
         rec["run_medians_s"] = (padded[-tail:] if tail else []) + [None]
+    # a case no run in the window measured has left the suite (or its grid): drop it
+    kept = [rec for rec in kept if any(m is not None for m in rec["run_medians_s"])]
     out["records"].extend(kept)
     out["history_run_ids"] = [*ids, str(run["run_id"])]
     return out

@@ -294,7 +294,9 @@ def _test_case(
         extra.append(f"timed by {b.get('timer')} in the baseline, {c.get('timer')} now")
     p_rank = rank_sum_pvalue(a_n, x_n)
     group = str(c.get("suite"))
-    loaded = " and ".join(s for s, r in (("baseline", b), ("current", c)) if under_load(r))
+    # a baseline with history is the level of its runs, not its last record's samples
+    sides = (("current", c),) if history is not None else (("baseline", b), ("current", c))
+    loaded = " and ".join(side for side, r in sides if under_load(r))
     tested = _Tested(verdict, ratio, within_sd, boot, p_rank, extra, history, group, loaded or None)
     return verdict, tested
 

@@ -24,7 +24,17 @@ from typing import Any
 UNDER_LOAD_CORES = 0.5
 """Other processes busy on half a core or more, on average over the case: contention."""
 MIN_WINDOW_S = 0.2
-"""/proc/stat counts in 10 ms ticks per core: shorter cases are recorded, never judged."""
+"""/proc/stat counts in ticks per core: shorter cases are recorded, never judged (and the
+window grows with the cores, whose rounding adds up: see `min_window_s`)."""
+
+
+def min_window_s(cores: int, tick_s: float = 0.01) -> float:
+    """The shortest case whose others' CPU is judged: long enough that the ticks' rounding
+    (about one tick per core over the window) stays under a quarter of the threshold
+    (0.2 s on 2 cores, 1.3 s on 16)."""
+    return max(MIN_WINDOW_S, cores * tick_s / (0.25 * UNDER_LOAD_CORES))
+
+
 _BUSY_FIELDS = (0, 1, 2, 5, 6)  # user nice system irq softirq: processes, not steal or idle
 
 
@@ -84,7 +94,7 @@ def load_between(start: LoadSnapshot | None, end: LoadSnapshot | None) -> dict[s
         "loadavg_1m_end": end.loadavg_1m,
         "others_cpu_s": others,
         "others_cores": cores,
-        "under_load": wall >= MIN_WINDOW_S and cores >= UNDER_LOAD_CORES,
+        "under_load": wall >= min_window_s(os.cpu_count() or 1) and cores >= UNDER_LOAD_CORES,
     }
 
 

@@ -141,10 +141,11 @@ def answer_of(group: Iterable[Mapping[str, Any]]) -> Answer:
     first = records[0]
     correct: list[ImplTime] = []
     invalid: list[ImplTime] = []
+    chosen: dict[str, Mapping[str, Any]] = {}
     for r in records:
-        t = impl_time(r)
-        if not any(t.impl == seen.impl for seen in (*correct, *invalid)):  # first record wins
-            (correct if r["status"] == "ok" else invalid).append(t)
+        if r["impl"] not in chosen:  # the first record of an impl wins
+            chosen[r["impl"]] = r
+            (correct if r["status"] == "ok" else invalid).append(impl_time(r))
     correct.sort(key=lambda t: t.median_s)
     invalid.sort(key=lambda t: t.median_s)
     fastest = correct[0] if correct else None
@@ -153,8 +154,7 @@ def answer_of(group: Iterable[Mapping[str, Any]]) -> Answer:
     faster_invalid = tuple(
         t.impl for t in invalid if fastest is None or t.median_s < fastest.median_s
     )
-    compared = {t.impl for t in (fastest, runner_up) if t is not None}
-    loaded = any(r["impl"] in compared and under_load(r) for r in records)
+    loaded = any(under_load(chosen[t.impl]) for t in (fastest, runner_up) if t is not None)
     return Answer(
         suite=first.get("suite", ""),
         workload=first["workload"],

@@ -63,7 +63,7 @@ def _run_child(args: argparse.Namespace, inherited: int) -> dict[str, Any]:
     options = dataclasses.replace(options, isolate=False)  # the child runs the case itself
     if case.device == "cpu":  # the child's peak RSS replaces the in-process probe
         options = dataclasses.replace(options, memory=False)
-    runner = Runner(env={}, options=options, out_path=None, command="eigenbench.isolate")
+    runner = Runner(env={}, options=options, out_path=None, command="eigenbench.run.isolate_child")
     summarize([1.0, 2.0, 3.0])  # its lazy imports (numpy.random, …) are not the case's memory
     if case.device == "cuda" and runner.has_cuda():
         start_cuda()  # context creation (seconds) is not the case's time budget
