@@ -221,10 +221,8 @@ def test_invalid_summary_all_expected() -> None:
     assert invalid_summary(records) == "5 invalid (all expected)"
 
 
-def test_invalid_summary_names_the_unexpected() -> None:
+def test_invalid_summary_counts_the_unexpected() -> None:
     records = [invalid("a", "why"), invalid("b", "why"), invalid("c", None)]
-    assert invalid_summary(records) == (
-        "3 invalid (1 unexpected: eigvalsh_batched/c/cpu/float32/batch=4,n=16)"
-    )
+    assert invalid_summary(records) == "3 invalid (1 unexpected)"  # listed one by one below
     assert invalid_summary([make_record(), make_record(status="failed")]) is None
     validate_run(make_run(records))
