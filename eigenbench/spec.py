@@ -23,6 +23,21 @@ Params = Mapping[str, ParamValue]
 Grid = Mapping[str, Sequence[ParamValue]] | Sequence[Mapping[str, ParamValue]]
 CallEstimate = Callable[[Params, str, str], float]
 """(params, device, dtype) -> rough seconds per timed call, a prior for `eigenbench plan`."""
+ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
+"""Bytes per element of each dtype, for `Cost` formulas."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """The minimum work of an algorithm for one timed call: floating-point operations and
+    bytes of memory traffic (what any implementation must do, not what one impl does)."""
+
+    flops: float
+    bytes: float
+
+
+CostModel = Callable[[Params, str], Cost]
+"""(params, dtype) -> the algorithm's Cost per timed call (see `Workload.cost`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +156,10 @@ class Workload:
     """(params, device, dtype) -> rough seconds per timed call (for a convergence workload:
     per step). A prior for `eigenbench plan` and the run's ETA only, used where this
     machine's baseline lacks the case; never part of the version hash."""
+    cost: CostModel | None = None
+    """(params, dtype) -> the algorithm's minimum flops and bytes per timed call, its formula
+    and source in its docstring; gives each timed record its `throughput` against the
+    machine's measured peaks. Optional; never part of the version hash."""
 
     def grid_for(self, *, quick: bool, device: str) -> list[dict[str, ParamValue]]:
         """The parameter points to run, in declared order (sizes ascending)."""
@@ -272,8 +291,8 @@ def version_hash(workload: Workload, impl: Impl) -> str:
     """Short hash of what defines a case's meaning: the code of its workload and impl, and grids.
 
     A changed hash means earlier timings of that case are not comparable (as asv's `version`).
-    Timing priors (`call_estimate_s`), descriptions and `Impl.expected_invalid` are not part
-    of it.
+    Timing priors (`call_estimate_s`), cost models (`Workload.cost`), descriptions and
+    `Impl.expected_invalid` are not part of it.
     """
     parts = [
         workload.name,
@@ -352,6 +371,11 @@ def _check_workload(w: Workload, where: str) -> None:
         if not callable(getattr(w, label)):
             raise SuiteError(f"{where}: {label} is not callable")
     _check_estimate(w.call_estimate_s, where)
+    if w.cost is not None and not callable(w.cost):
+        raise SuiteError(
+            f"{where}: cost must be callable (params, dtype) -> Cost or None, "
+            f"got {type(w.cost).__name__}"
+        )
 
 
 def _check_impls(w: Workload, where: str) -> None:

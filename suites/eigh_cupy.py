@@ -12,7 +12,7 @@ import torch
 from eigenbench.eigcheck import sym64, validate_eigenvectors, validate_gradient
 from eigenbench.inputs import symmetric_batch
 from eigenbench.solver_costs import cupy_eigh_prior, torch_affordable, torch_eigh_prior
-from eigenbench.spec import Impl, Params, Suite, Validation, Workload
+from eigenbench.spec import ITEMSIZE, Cost, Impl, Params, Suite, Validation, Workload
 from eigenbench.validate import within_tolerance
 
 BOTH = frozenset({"cpu", "cuda"})
@@ -45,6 +45,16 @@ def eigh_reference(a: torch.Tensor, params: Params, phase: str) -> Any:
     return a64, np.linalg.eigvalsh(a64.numpy())
 
 
+def eigh_cost(params: Params, dtype: str) -> Cost:
+    """Per matrix, the symmetric QR algorithm with eigenvectors: ≈ 9n³ flops (Golub & Van
+    Loan, Matrix Computations, 4th ed., §8.3.6: 4n³/3 to tridiagonalise plus accumulating the
+    rotations and back-transforming the vectors); divide and conquer can do fewer on some
+    spectra, so this is the textbook count, not a proven minimum. Bytes: the batch read once
+    (batch·n²) and the eigenvalues and eigenvectors written (batch·(n² + n))."""
+    batch, n = int(params["batch"]), int(params["n"])
+    return Cost(flops=batch * 9.0 * n**3, bytes=batch * (2 * n * n + n) * ITEMSIZE[dtype])
+
+
 EIGH = Workload(
     name="eigh",
     description="Eigenvalues and eigenvectors of a batch of symmetric matrices",
@@ -55,6 +65,7 @@ EIGH = Workload(
     make_inputs=make_inputs,
     reference=eigh_reference,
     validate=validate_eigh,
+    cost=eigh_cost,
     grid=[{"batch": 100, "n": 100}, {"batch": 500, "n": 100}],
     quick_grid=[{"batch": 20, "n": 33}],
     gpu_grid=[{"batch": b, "n": 100} for b in (10, 100, 500, 2000)]

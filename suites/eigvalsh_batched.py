@@ -14,7 +14,7 @@ import torch
 
 from eigenbench.inputs import symmetric_batch, to_numpy64
 from eigenbench.solver_costs import cupy_eigh_prior, torch_affordable, torch_eigh_prior
-from eigenbench.spec import Impl, Params, Suite, Workload
+from eigenbench.spec import ITEMSIZE, Cost, Impl, Params, Suite, Workload
 from eigenbench.validate import within_tolerance
 
 
@@ -44,6 +44,15 @@ def cupy_eigvalsh(a: torch.Tensor) -> Any:
     from eigenbench.ops.cupy_bridge import cupy_eigvalsh as bridge
 
     return bridge(a)
+
+
+def eigvalsh_cost(params: Params, dtype: str) -> Cost:
+    """Per matrix, Householder tridiagonalisation: 4/3·n³ flops (Golub & Van Loan, Matrix
+    Computations, 4th ed., Alg. 8.3.1 and §8.3.6: eigenvalues only ≈ 4n³/3); the tridiagonal
+    QR's O(n²) is left out, so this is a lower bound. Bytes: the batch read once
+    (batch·n² values) and the eigenvalues written (batch·n values)."""
+    batch, n = int(params["batch"]), int(params["n"])
+    return Cost(flops=batch * 4 / 3 * n**3, bytes=batch * (n * n + n) * ITEMSIZE[dtype])
 
 
 SWEEP_N = [{"batch": 100, "n": n} for n in (8, 16, 32, 33, 64, 128)]
@@ -77,6 +86,7 @@ EIGVALSH = Workload(
     quick_grid=[{"batch": 10, "n": 16}, {"batch": 10, "n": 33}],
     gpu_grid=[{"batch": 500, "n": n} for n in (16, 32, 33, 64, 100, 256, 512)]
     + [{"batch": b, "n": 100} for b in (1, 10, 100, 1000, 5000)],
+    cost=eigvalsh_cost,
     call_estimate_s=torch_eigh_prior,  # priors (see eigenbench.solver_costs) until a GPU baseline
 )
 

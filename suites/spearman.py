@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from eigenbench.inputs import generator, torch_dtype
-from eigenbench.spec import Impl, Params, Suite, Validation, Workload
+from eigenbench.spec import ITEMSIZE, Cost, Impl, Params, Suite, Validation, Workload
 from eigenbench.validate import compare_scalar, correlation_tolerance
 
 BOTH = frozenset({"cpu", "cuda"})
@@ -94,6 +94,17 @@ def spearman_s(params: Params, device: str, dtype: str) -> float:
     return 1e-4 + n * 2.5e-7 * math.log10(max(n, 10)) / 6
 
 
+def spearman_cost(params: Params, dtype: str) -> Cost:
+    """A rough lower bound. Flops: the arithmetic of the correlation of the ranks, 10 per
+    point (two deviations from the mean, three products, five running sums); the sort's
+    comparisons are not floating-point work and are not counted. Bytes: the 2n values read
+    once, one sort pass reading and writing them, and the 2n ranks read by the reduction:
+    4 passes over 2n values (a real sort makes several passes, log₂ n for a merge sort, so
+    the true traffic is higher)."""
+    n = int(params["n"])
+    return Cost(flops=10.0 * n, bytes=4 * 2 * n * ITEMSIZE[dtype])
+
+
 SIZES = (1_000, 10_000, 100_000, 1_000_000)
 SPEARMAN = Workload(
     name="spearman",
@@ -128,6 +139,7 @@ SPEARMAN = Workload(
     make_inputs=make_inputs,
     reference=reference,
     validate=validate,
+    cost=spearman_cost,
     grid=[{"n": n, "family": f} for f in FAMILIES for n in SIZES]
     + [{"n": 10_000_000, "family": f} for f in ("continuous", "ties")],
     quick_grid=[{"n": 10_000, "family": f} for f in FAMILIES],

@@ -60,3 +60,14 @@ def test_a_case_measured_under_load_is_inconclusive_not_slower(tmp_path: Path) -
     assert verdict.label == "inconclusive" and verdict.reason.startswith("under load (current")
     quiet = compare_runs(base, make_run(_suite({2: 3.0}, seed=2))).verdicts[2]
     assert quiet.label == "slower"
+
+
+def test_a_loaded_round_makes_the_pooled_record_loaded() -> None:
+    from eigenbench.measure.hostload import merge_loads
+
+    quiet = load_between(LoadSnapshot(0.0, 0.2, 0.0, 0.0), LoadSnapshot(1.0, 0.2, 0.1, 0.0))
+    busy = load_between(LoadSnapshot(5.0, 0.2, 0.0, 0.0), LoadSnapshot(6.0, 1.5, 1.2, 0.0))
+    both = merge_loads(quiet, busy)
+    assert both is not None and both["under_load"] and both["wall_s"] == pytest.approx(2.0)
+    assert both["others_cores"] == pytest.approx(0.65)
+    assert merge_loads(None, quiet) == quiet

@@ -181,6 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     names, devices, options, cases = _plan_run(args)
     env = envmod.collect(with_gpu="cuda" in devices)
+    env["peaks"] = _peaks(env["machine_key"], devices, remeasure=args.remeasure_peaks)
     runner = Runner(env=env, options=options, out_path=None, command=_command_line())
     if args.resume:
         from eigenbench.results import load_run
@@ -199,6 +200,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_answers(console, run)
     Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}", soft_wrap=True)
     return _cuda_lost_exit(runner)
+
+
+def _peaks(machine_key: str, devices: tuple[str, ...], *, remeasure: bool) -> dict[str, Any]:
+    """This machine's measured peaks for `devices` (measured once and kept, see
+    `eigenbench.measure.peaks`)."""
+    from rich.console import Console
+
+    from eigenbench.env import cuda_available
+    from eigenbench.measure.peaks import peaks_for, peaks_path
+
+    usable = tuple(d for d in devices if d != "cuda" or cuda_available())
+    path = peaks_path(machine_key)
+    if remeasure or not path.exists():
+        Console(stderr=True).print(f"eigenbench: measuring peaks of {'+'.join(usable)} → {path}")
+    return peaks_for(machine_key, usable, remeasure=remeasure)
 
 
 def _print_answers(console: Any, run: dict[str, Any]) -> None:

@@ -135,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="RUN.json",
         help="continue an interrupted run: measure only the cases it lacks",
     )
+    run.add_argument(
+        "--remeasure-peaks",
+        action="store_true",
+        help="measure this machine's matmul and bandwidth peaks again "
+        "(kept in results/peaks/<machine_key>.json)",
+    )
     run.set_defaults(func=cmd_run)
 
     chk = sub.add_parser(

@@ -92,9 +92,27 @@ def load_between(start: LoadSnapshot | None, end: LoadSnapshot | None) -> dict[s
     return {
         "loadavg_1m_start": start.loadavg_1m,
         "loadavg_1m_end": end.loadavg_1m,
+        "wall_s": wall,
         "others_cpu_s": others,
         "others_cores": cores,
         "under_load": wall >= min_window_s(os.cpu_count() or 1) and cores >= UNDER_LOAD_CORES,
+    }
+
+
+def merge_loads(first: Any, later: Any) -> dict[str, Any] | None:
+    """One `host_load` for samples pooled from two windows (rounds): CPU time and wall time
+    added up, under load if either window was (a loaded round moves the pooled median)."""
+    if not isinstance(first, dict) or not isinstance(later, dict):
+        return first if isinstance(first, dict) else later
+    wall = first.get("wall_s", 0.0) + later.get("wall_s", 0.0)
+    others = first.get("others_cpu_s", 0.0) + later.get("others_cpu_s", 0.0)
+    return {
+        "loadavg_1m_start": first.get("loadavg_1m_start"),
+        "loadavg_1m_end": later.get("loadavg_1m_end"),
+        "wall_s": wall,
+        "others_cpu_s": others,
+        "others_cores": others / wall if wall > 0 else later["others_cores"],
+        "under_load": bool(first.get("under_load") or later.get("under_load")),
     }
 
 

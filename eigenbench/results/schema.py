@@ -12,7 +12,10 @@ Format history (one line per schema version):
   sampling) and `reference_impl` (the impl its workload's charts compare against), added
   compatibly; optional per-record `expected_invalid` (on an invalid record of an impl declared
   wrong on purpose, `Impl.expected_invalid`: why) and `host_load` (load average and other
-  processes' CPU during the case, `under_load`), added compatibly.
+  processes' CPU during the case, `under_load`), added compatibly; optional `env.peaks`
+  (measured dense-matmul FLOP/s and copy bandwidth per device and dtype) and per-record
+  `throughput` (achieved flop/s and bytes/s of the workload's declared cost, fraction of the
+  binding roof, `bound`, `floor_s`, `below_floor`), added compatibly.
 """
 
 from __future__ import annotations
@@ -70,6 +73,26 @@ CONVERGENCE_SCHEMA: dict[str, Any] = {
             "type": "array",
             "items": {"type": "array", "minItems": 3, "maxItems": 3, "items": _NUM_OR_NULL},
         },
+    },
+}
+
+THROUGHPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": [
+        "flop_per_s",
+        "bytes_per_s",
+        "fraction_of_peak",
+        "bound",
+        "floor_s",
+        "below_floor",
+    ],
+    "properties": {
+        "flop_per_s": _NUM_OR_NULL,
+        "bytes_per_s": _NUM_OR_NULL,
+        "fraction_of_peak": _NUM_OR_NULL,
+        "bound": {"enum": ["compute", "memory"]},
+        "floor_s": _NUM,
+        "below_floor": {"type": "boolean"},
     },
 }
 
@@ -162,6 +185,7 @@ RECORD_SCHEMA: dict[str, Any] = {
         "host_blocking": {"type": ["boolean", "null"]},
         "version": {"type": "string"},
         "convergence": {"oneOf": [{"type": "null"}, CONVERGENCE_SCHEMA]},
+        "throughput": THROUGHPUT_SCHEMA,
     },
 }
 
@@ -193,6 +217,7 @@ RUN_SCHEMA: dict[str, Any] = {
                 "machine_key": {"type": "string", "minLength": 1},
                 "gpu": {"type": ["object", "null"]},
                 "packages": {"type": "object"},
+                "peaks": {"type": "object"},
             },
         },
         "options": {"type": "object"},
@@ -263,6 +288,7 @@ class Record(RecordFields, total=False):
     reference_impl: str
     expected_invalid: str
     host_load: dict[str, Any] | None
+    throughput: dict[str, Any]
 
 
 def new_run_id(started: dt.datetime) -> str:

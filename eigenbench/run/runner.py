@@ -35,6 +35,7 @@ from eigenbench.run.records import (
     one_line,
     pool_round,
 )
+from eigenbench.run.throughput import record_throughput
 from eigenbench.spec import Case
 
 ClockFactory = Callable[[Case], Clock]
@@ -171,6 +172,7 @@ class Runner:
     def round_again(self, case: Case, record: Record) -> float | None:
         """Sample `case` for one more round and pool it into `record`; the round's median,
         or None when the round failed (a warning on the record; earlier rounds are kept)."""
+        load_start = hostload.snapshot()
         try:
             m = self._sample(case)
         except KeyboardInterrupt:
@@ -182,6 +184,9 @@ class Runner:
             record.setdefault("warnings", []).append(f"round {done + 1}: {one_line(exc)}")
             return None
         pool_round(record, m, self.options.measure.rel_ci_target)
+        this_round = hostload.load_between(load_start, hostload.snapshot())
+        record["host_load"] = hostload.merge_loads(record.get("host_load"), this_round)
+        self._add_throughput(case, record)
         return float(record["round_medians_s"][-1])
 
     def _sample(self, case: Case) -> Measurement:
@@ -235,6 +240,7 @@ class Runner:
             raise
         except Exception as exc:  # one failing case must not end the run
             record = self._failure(case, exc)
+        self._add_throughput(case, record)
         if record["status"] == "failed":
             # Out of the `except`: its traceback no longer pins the case's tensors.
             release_device_memory(case.device)
@@ -243,6 +249,17 @@ class Runner:
         elif record["status"] == "failed" and "out of memory" in (record["reason"] or ""):
             self._block(case, f"skipped: a smaller size of this impl ran out of memory ({case.id})")
         return record
+
+    def _add_throughput(self, case: Case, record: Record) -> None:
+        """The record's achieved rate against `env.peaks`, when its workload declares a cost
+        (a cost model that fails is a warning on the record, not a failed case)."""
+        try:
+            tp = record_throughput(case, record, self.env.get("peaks"))
+        except Exception as exc:  # a user's cost formula must not lose the measurement
+            record.setdefault("warnings", []).append(f"no throughput: {one_line(exc)}")
+            return
+        if tp is not None:
+            record["throughput"] = tp
 
     def _isolated(self, case: Case) -> Record:
         """The case in a child process, killed well after its own budget would stop it."""
