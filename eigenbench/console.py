@@ -105,13 +105,33 @@ def _versus(answer: Answer) -> str:
 
 
 def _note(answer: Answer) -> str:
-    """The note cell: the invalid impls that were faster (or, with no correct one, all), and
-    whether the margin was measured under load."""
+    """The note cell: the invalid impls that were faster (or, with no correct one, all), the
+    impls timed below the physical floor (a measurement error, never a win), and whether the
+    margin was measured under load."""
     notes = ["under load: margin uncertain"] if answer.under_load else []
     if answer.faster_invalid:
         what = "wrong" if answer.fastest is None else "faster but wrong"
         notes.append(f"{what}: {', '.join(answer.faster_invalid)}")
+    if answer.below_floor:
+        from eigenbench.report.answers import BELOW_FLOOR_NOTE
+
+        notes.append(f"{', '.join(answer.below_floor)} {BELOW_FLOOR_NOTE}")
     return "; ".join(notes)
+
+
+def percent(fraction: float | None) -> str:
+    """A fraction of peak as a percentage: `42%`, `4.2%`, `0.042%`; `—` when unknown."""
+    if fraction is None:
+        return MISSING
+    pct = 100 * fraction
+    if pct >= 10:
+        return f"{pct:.0f}%"
+    return f"{pct:.1f}%" if pct >= 1 else f"{pct:.2g}%"
+
+
+def _no_answer(answer: Answer) -> str:
+    """The fastest cell of a case with no answer."""
+    return "no answer" if answer.below_floor else "none correct"
 
 
 def _widest(texts: Iterable[str], *, words: bool = False) -> int:
@@ -152,21 +172,26 @@ def answers_tables(answers: Sequence[Answer]) -> list[Any]:
             table.add_column(
                 header, no_wrap=True, min_width=_widest([header, *(c[i] for c in cells)])
             )
-        fastest = ["none correct" if a.fastest is None else a.fastest.impl for a in group]
+        fastest = [_no_answer(a) if a.fastest is None else a.fastest.impl for a in group]
         table.add_column("fastest", no_wrap=True, min_width=_widest(fastest))
         table.add_column("median", justify="right", no_wrap=True)
+        peaks = [None if a.fastest is None else a.fastest.fraction_of_peak for a in group]
+        with_peak = any(p is not None for p in peaks)
+        if with_peak:
+            table.add_column("% peak", justify="right", no_wrap=True)
         versus = [_versus(a) for a in group]
         table.add_column("vs runner-up", overflow="fold", min_width=_widest(versus, words=True))
         table.add_column("peak mem", justify="right", no_wrap=True)
         notes = [_note(a) for a in group]
         if any(notes):
             table.add_column("note", overflow="fold", min_width=_widest(notes, words=True))
-        for row, a, vs, note in zip(cells, group, versus, notes, strict=True):
+        for row, a, vs, note, peak in zip(cells, group, versus, notes, peaks, strict=True):
             f = a.fastest
             table.add_row(
                 *row,
-                Text("none correct", style="bold red") if f is None else Text(f.impl, "green"),
+                Text(_no_answer(a), style="bold red") if f is None else Text(f.impl, "green"),
                 MISSING if f is None else fmt_seconds(f.median_s),
+                *([percent(peak)] if with_peak else []),
                 vs,
                 MISSING if f is None else fmt_bytes(f.peak_bytes),
                 *([Text(note, style="magenta")] if any(notes) else []),

@@ -12,7 +12,16 @@ from eigenbench.eigcheck import validate_eigenvectors, validate_gradient
 from eigenbench.inputs import generator, torch_dtype
 from eigenbench.ops.eigh_backward import VARIANTS
 from eigenbench.solver_costs import FLOAT64_FACTOR, torch_cuda_eigh_s, torch_eigh_prior
-from eigenbench.spec import CallEstimate, Impl, Params, Suite, Validation, Workload
+from eigenbench.spec import (
+    ITEMSIZE,
+    CallEstimate,
+    Cost,
+    Impl,
+    Params,
+    Suite,
+    Validation,
+    Workload,
+)
 
 BOTH = frozenset({"cpu", "cuda"})
 
@@ -122,6 +131,18 @@ def v1_bwd_s(b: int, n: int, device: str, dtype: str) -> float:
     return n * per_k
 
 
+def eigh_backward_cost(params: Params, dtype: str) -> Cost:
+    """A lower bound valid for both phases (a cost model sees no phase), per matrix:
+    8/3·n³ flops. fwd: an eigendecomposition with eigenvectors at least tridiagonalises
+    (4/3·n³) and forms the orthogonal factor (4/3·n³) (Golub & Van Loan, Matrix Computations,
+    4th ed., §5.1.6 and §8.3.1; the tridiagonal QR's rotations, ≈ 6n³ more, are left out).
+    bwd: the closed form X̄ = V (F ∘ VᵀV̄) Vᵀ is three n×n products, 6n³ ≥ 8/3·n³ (the loss's
+    own gradient is not counted). Bytes, either phase: at least the input matrices read and
+    one n×n result written per matrix, plus n eigenvalues: batch·(2n² + n) values."""
+    batch, n = int(params["batch"]), int(params["n"])
+    return Cost(flops=batch * 8 / 3 * n**3, bytes=batch * (2 * n * n + n) * ITEMSIZE[dtype])
+
+
 CPU_POINTS = [{"batch": 5, "n": n, "spectrum": "random"} for n in (8, 16, 32, 64, 128)]
 EIGH_BACKWARD = Workload(
     name="eigh_backward",
@@ -165,6 +186,7 @@ EIGH_BACKWARD = Workload(
         {"batch": 5, "n": 8, "spectrum": "repeated"},
     ],
     reference_impl="final",
+    cost=eigh_backward_cost,
     call_estimate_s=_mean_of_phases(closed_form_bwd_s),  # priors until a GPU baseline exists
 )
 

@@ -120,6 +120,16 @@ def validate_kth(output: Any, expected: Any, params: Params, dtype: str) -> Vali
     return within_tolerance("numpy.linalg.eigh float64")(output, value, params, dtype)
 
 
+def kth_cost(params: Params, dtype: str) -> Cost:
+    """A lower bound valid for both phases, per matrix: 4/3·n³ flops, the Householder
+    tridiagonalisation that any dense route to λ_k (bisection or QR on the tridiagonal) goes
+    through (Golub & Van Loan, Matrix Computations, 4th ed., §8.3.1, §8.4.1); bisection's
+    O(n) per eigenvalue and fwd_bwd's q_k q_kᵀ (O(n²)) are left out. Bytes: the batch read
+    once (batch·n² values) and one value written per matrix."""
+    batch, n = int(params["batch"]), int(params["n"])
+    return Cost(flops=batch * 4 / 3 * n**3, bytes=batch * (n * n + 1) * ITEMSIZE[dtype])
+
+
 KTH = Workload(
     name="kth_eigenvalue",
     description="λ_k (k = n/2) with backward q_k q_kᵀ: CuPy or torch solver, vs eigvalsh",
@@ -138,6 +148,7 @@ KTH = Workload(
     reference=kth_reference,
     validate=validate_kth,
     bind=bind_kth,
+    cost=kth_cost,
     phases=("fwd", "fwd_bwd"),
     grid=[{"batch": 500, "n": 100}],
     quick_grid=[{"batch": 20, "n": 33}],

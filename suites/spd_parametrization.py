@@ -12,7 +12,7 @@ import torch
 
 from eigenbench.inputs import generator, torch_dtype
 from eigenbench.ops.spd import CholeskySPD, SPDFit, SymmetricExp, min_eigenvalue, random_spd
-from eigenbench.spec import Convergence, Impl, Params, Suite, Validation, Workload
+from eigenbench.spec import ITEMSIZE, Convergence, Cost, Impl, Params, Suite, Validation, Workload
 from eigenbench.validate import DEFAULT_RTOL, array_errors
 
 BOTH = frozenset({"cpu", "cuda"})
@@ -82,6 +82,17 @@ def validate_step(output: Any, expected: Any, params: Params, dtype: str) -> Val
     return validate_spd(min(errors, key=errors.__getitem__))(output, expected, params, dtype)
 
 
+def spd_step_cost(params: Params, dtype: str) -> Cost:
+    """A lower bound per step (forward W = f(X) and the backward of ⟨W, G⟩), per matrix:
+    4/3·n³ flops, what the cheaper parametrization, W = L Lᵀ, needs: the triangular product
+    L Lᵀ ≈ n³/3 and its backward (G + Gᵀ) L ≈ n³ (a full by a triangular n×n product;
+    Golub & Van Loan, Matrix Computations, 4th ed., §1.2, §4.2). The matrix exponential's
+    Padé products cost more, so this bounds both impls from below. Bytes: X and G read,
+    W and X̄ written: batch·4n² values."""
+    batch, n = int(params["batch"]), int(params["n"])
+    return Cost(flops=batch * 4 / 3 * n**3, bytes=batch * 4 * n * n * ITEMSIZE[dtype])
+
+
 STEP = Workload(
     name="spd_step",
     description="Forward + backward of W = f(X) for a batch of n×n raw parameters",
@@ -96,6 +107,7 @@ STEP = Workload(
     quick_grid=[{"batch": 4, "n": 16}],
     gpu_grid={"batch": [1, 64], "n": [32, 128]},
     phases=("step",),
+    cost=spd_step_cost,
     call_estimate_s=exp_step_s,
 )
 
@@ -126,6 +138,15 @@ def validate_fit(output: Any, expected: Any, params: Params, dtype: str) -> Vali
     )
 
 
+def spd_fit_cost(params: Params, dtype: str) -> Cost:
+    """A lower bound per Adam step (not per fit: a convergence record's summary times one
+    step), one n×n matrix: 4/3·n³ flops, as
+    `spd_step_cost` (W = L Lᵀ and its backward), the loss and Adam's O(n²) left out. Bytes:
+    the parameter and the target read, W and the gradient written: 4n² values."""
+    n = int(params["n"])
+    return Cost(flops=4 / 3 * n**3, bytes=4 * n * n * ITEMSIZE[dtype])
+
+
 FIT = Workload(
     name="spd_fit",
     description="Adam (lr 0.05) from the identity to a known SPD matrix, loss ‖W−T‖²/‖T‖²",
@@ -141,6 +162,7 @@ FIT = Workload(
     grid=[{"n": 8, "cond": 10.0}, {"n": 32, "cond": 10.0}, {"n": 16, "cond": 100.0}],
     quick_grid=[{"n": 8, "cond": 10.0}],
     gpu_grid=[{"n": 32, "cond": 10.0}, {"n": 16, "cond": 100.0}],
+    cost=spd_fit_cost,
     call_estimate_s=fit_step_s,
 )
 

@@ -9,9 +9,14 @@ from typing import Any
 import torch
 
 from eigenbench.inputs import torch_dtype
-from eigenbench.ops.spectral import SpectralRegressor, make_housing_like, train_epoch
+from eigenbench.ops.spectral import (
+    HOUSING_FEATURES,
+    SpectralRegressor,
+    make_housing_like,
+    train_epoch,
+)
 from eigenbench.solver_costs import TORCH_BATCHED_MAX_N, torch_cuda_eigh_s
-from eigenbench.spec import CallEstimate, Impl, Params, Suite, Validation, Workload
+from eigenbench.spec import ITEMSIZE, CallEstimate, Cost, Impl, Params, Suite, Validation, Workload
 
 BATCH_SIZE = 10  # the seed's minibatch
 LR = 1e-4  # the seed's AdamW learning rate
@@ -100,6 +105,18 @@ def validate(output: Any, expected: Any, params: Params, dtype: str) -> Validati
     )
 
 
+def epoch_cost(params: Params, dtype: str) -> Cost:
+    """A lower bound per epoch (one timed call) of rows R, features f (8), dim d, steps
+    S = ⌈R / 10⌉. Flops: per row, the matrix Σ_i x_i ½(A_i + A_iᵀ) (2f·d²) and the
+    tridiagonalisation its eigenvalue needs (4/3·d³; Golub & Van Loan, Matrix Computations,
+    4th ed., §8.3.1); the backward and AdamW are left out. Bytes: the data read once
+    (R·(f + 1) values) and the A_i read once per step (S·f·d² values)."""
+    rows, d, f = int(params["rows"]), int(params["dim"]), HOUSING_FEATURES
+    steps = -(-rows // BATCH_SIZE)
+    flops = rows * (2.0 * f * d * d + 4 / 3 * d**3)
+    return Cost(flops=flops, bytes=(rows * (f + 1) + steps * f * d * d) * ITEMSIZE[dtype])
+
+
 SPECTRAL = Workload(
     name="spectral_epoch",
     description=f"One epoch of AdamW (lr {LR}, batch {BATCH_SIZE}) on housing-like data",
@@ -121,6 +138,7 @@ SPECTRAL = Workload(
     quick_grid=[{"rows": 500, "dim": 10}],
     gpu_grid=[{"rows": 20640, "dim": 30}],
     measure={"min_samples": 3, "warmup_s": 0.0},
+    cost=epoch_cost,
     call_estimate_s=epoch_s(torch_step_s),
 )
 

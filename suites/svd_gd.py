@@ -11,7 +11,7 @@ import torch
 
 from eigenbench.inputs import generator, torch_dtype
 from eigenbench.ops.svd_gd import PENALTY_SCALE, SEED_MATRICES, SVDDescent, compare_with_svd
-from eigenbench.spec import Convergence, Impl, Params, Suite, Validation, Workload
+from eigenbench.spec import ITEMSIZE, Convergence, Cost, Impl, Params, Suite, Validation, Workload
 
 LARGER = {"rand_32x16": (32, 16), "rand_64x64": (64, 64)}
 
@@ -94,6 +94,27 @@ def svd_s(params: Params, device: str, dtype: str) -> float:
     return 1e-3 if device == "cuda" else 1e-5 + m * n * min(m, n) * 1.2e-9
 
 
+def shape_of(params: Params) -> tuple[int, int]:
+    """(m, n) of the named matrix."""
+    name = str(params["matrix"])
+    if name in LARGER:
+        return LARGER[name]
+    m, n = SEED_MATRICES[name]().shape
+    return int(m), int(n)
+
+
+def descent_cost(params: Params, dtype: str) -> Cost:
+    """A lower bound per optimizer step (not per solve: a convergence record's summary
+    times one step), rank r = min(m, n): the forward's
+    products, U diag(a²) Vᵀ (2mnr flops) and the Grams UᵀU and VᵀV (2r²(m + n)); the backward,
+    about twice as many, and the optimizer's O(r(m + n)) are left out. Bytes: A, U, V and a
+    read once: mn + r(m + n) + r values."""
+    m, n = shape_of(params)
+    r = min(m, n)
+    flops = 2.0 * m * n * r + 2.0 * r * r * (m + n)
+    return Cost(flops=flops, bytes=(m * n + r * (m + n) + r) * ITEMSIZE[dtype])
+
+
 DESCENT = Workload(
     name="svd_descent",
     description="U diag(a²) Vᵀ ≈ A by descent on reconstruction + orthonormality penalties",
@@ -119,6 +140,7 @@ DESCENT = Workload(
     grid=GRID,
     quick_grid=[{"matrix": "m1_5x4"}],
     gpu_grid=[{"matrix": "m1_5x4"}],
+    cost=descent_cost,
     call_estimate_s=descent_step_s,
 )
 
@@ -130,6 +152,17 @@ def validate_svd(output: Any, expected: Any, params: Params, dtype: str) -> Vali
     rel = err / float(s_ref.max())
     tol = 1e-4 if dtype == "float32" else 1e-10
     return Validation(rel <= tol, err, rel, "torch.linalg.svdvals float64")
+
+
+def svd_cost(params: Params, dtype: str) -> Cost:
+    """A lower bound per thin SVD of an m×n matrix (p = max, q = min of m, n): the
+    Golub-Kahan bidiagonalisation, 4pq² − 4q³/3 flops (Golub & Van Loan, Matrix
+    Computations, 4th ed., §5.4.8); forming U and V and the bidiagonal iteration are left
+    out. Bytes: A read, U (mq), S (q) and V (nq) written."""
+    m, n = shape_of(params)
+    p, q = max(m, n), min(m, n)
+    flops = 4.0 * p * q * q - 4 / 3 * q**3
+    return Cost(flops=flops, bytes=(m * n + m * q + q + n * q) * ITEMSIZE[dtype])
 
 
 DIRECT = Workload(
@@ -147,6 +180,7 @@ DIRECT = Workload(
     validate=validate_svd,
     grid=GRID,
     quick_grid=[{"matrix": "m1_5x4"}],
+    cost=svd_cost,
     call_estimate_s=svd_s,
 )
 

@@ -80,3 +80,54 @@ def test_the_page_opens_with_the_answers(tmp_path: Path) -> None:
 
 def test_long_ids_may_break_after_slashes_and_commas() -> None:
     assert str(breakable("w/<i>/n=1,b=2")) == "w/<wbr>&lt;i&gt;/<wbr>n=1,<wbr>b=2"
+
+
+def _with_throughput(record: dict, fraction: float, *, below_floor: bool = False) -> dict:
+    record["throughput"] = {
+        "flop_per_s": 1e9,
+        "bytes_per_s": 1e8,
+        "fraction_of_peak": fraction,
+        "bound": "memory",
+        "floor_s": record["summary"]["median_s"] * fraction,
+        "below_floor": below_floor,
+    }
+    return record
+
+
+def _peak_records() -> list[dict]:
+    recs = []
+    for n, fraction in ((8, 0.25), (16, 0.031)):
+        recs.append(
+            _with_throughput(make_record("eig", "torch", {"n": n}, median_s=1e-4), fraction)
+        )
+        recs.append(_with_throughput(make_record("eig", "numpy", {"n": n}, median_s=3e-4), 0.01))
+    skip = make_record("eig", "skipper", {"n": 16}, median_s=1e-9)
+    recs.append(_with_throughput(skip, 1e4, below_floor=True))
+    return recs
+
+
+def test_rows_carry_the_winners_percent_of_peak_and_the_below_floor_impls() -> None:
+    [eig] = build_answers(_peak_records())
+    n8, n16 = eig.rows
+    assert (n8.winner, n8.fraction_of_peak, n8.below_floor) == ("torch", 0.25, ())
+    assert (n16.winner, n16.fraction_of_peak, n16.below_floor) == ("torch", 0.031, ("skipper",))
+
+
+def test_the_page_shows_percent_of_peak_and_below_floor_as_a_measurement_error(
+    tmp_path: Path,
+) -> None:
+    index = render_report(make_run(_peak_records()), tmp_path)
+    page = parse(index)
+    eig = [[c["text"] for c in row] for row in page.rows["answers-1"]]
+    assert [row[0] for row in eig] == ["8", "16"]
+    assert [row[1] for row in eig] == ["torch", "torch ‡"]
+    assert [row[3] for row in eig] == ["25 %", "3.1 %"]
+    text = " ".join("".join(page.text).split())
+    assert "% of peak" in text
+    assert "Timed below the physical floor: a measurement error" in text
+    assert "skipper at n=16" in text
+
+
+def test_no_percent_of_peak_column_without_throughput(tmp_path: Path) -> None:
+    html = render_report(make_run(_records()), tmp_path).read_text(encoding="utf-8")
+    assert "% of peak" not in html and "physical floor" not in html

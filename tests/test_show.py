@@ -36,6 +36,86 @@ def timed(
     return r
 
 
+def with_throughput(
+    record: dict[str, Any], fraction: float, *, below_floor: bool = False
+) -> dict[str, Any]:
+    """`record` with a `throughput` reaching `fraction` of its roof (below the floor or not)."""
+    median = float(record["summary"]["median_s"])
+    record["throughput"] = {
+        "flop_per_s": 1e9,
+        "bytes_per_s": 1e8,
+        "fraction_of_peak": fraction,
+        "bound": "compute",
+        "floor_s": median * fraction,
+        "below_floor": below_floor,
+    }
+    return record
+
+
+def test_a_below_floor_fastest_impl_is_a_measurement_error_not_the_answer() -> None:
+    records = [
+        with_throughput(timed("numpy", 3e-3), 0.1),
+        with_throughput(timed("skipper", 1e-6), 300.0, below_floor=True),
+        with_throughput(timed("torch", 1e-3), 0.3),
+    ]
+    [a] = answers_of(records)
+    assert a.fastest is not None and a.fastest.impl == "torch"
+    assert a.fastest.fraction_of_peak == 0.3 and not a.fastest.below_floor
+    assert a.runner_up is not None and a.runner_up.impl == "numpy"
+    assert a.below_floor == ("skipper",) and a.faster_invalid == ()
+    d = a.to_dict()
+    assert d["below_floor"] == ["skipper"]
+    assert d["below_floor_note"] == "timed below the physical floor: a measurement error"
+    assert d["fastest"]["fraction_of_peak"] == 0.3 and d["fastest"]["below_floor"] is False
+    [only] = answers_of([with_throughput(timed("skipper", 1e-6), 300.0, below_floor=True)])
+    assert only.fastest is None and only.below_floor == ("skipper",)
+    [plain] = answers_of([timed("torch", 1e-3)])
+    assert plain.fastest is not None and plain.fastest.fraction_of_peak is None
+    assert plain.below_floor == () and plain.to_dict()["below_floor_note"] is None
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_show_gives_the_percent_of_peak_and_the_below_floor_note(
+    columns: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    records = []
+    for n, fraction in ((16, 0.2), (1024, 0.0123)):
+        p = {"batch": 10, "n": n}
+        records += [
+            with_throughput(timed("torch", 1e-3 * n, params=p), fraction),
+            with_throughput(timed("numpy", 3e-3 * n, params=p), fraction / 3),
+        ]
+    records.append(
+        with_throughput(
+            timed("skipper_impl", 1e-7, params={"batch": 10, "n": 1024}), 500, below_floor=True
+        )
+    )
+    path = save_run(make_run(records), tmp_path / "run.json")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    assert main(["show", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    text = " ".join(" ".join(lines).split())
+    assert "% peak" in text and "20%" in text and "1.2%" in text
+    assert "skipper_impl" in text and "measurement" in text and "floor" in text
+    assert main(["show", str(path), "--json"]) == 0
+    answers = json.loads(capsys.readouterr().out)["answers"]
+    assert [a["fastest"]["impl"] for a in answers] == ["torch", "torch"]
+    assert answers[1]["below_floor"] == ["skipper_impl"]
+
+
+def test_show_has_no_percent_of_peak_column_without_throughput(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    path = save_run(make_run([timed("torch", 1e-3), timed("numpy", 2e-3)]), tmp_path / "r.json")
+    assert main(["show", str(path)]) == 0
+    assert "% peak" not in capsys.readouterr().out
+
+
 def test_the_fastest_correct_impl_answers_when_a_faster_one_is_invalid() -> None:
     records = [
         timed("numpy", 3e-3, 2.9e-3, 3.1e-3, peak_bytes=300),

@@ -27,6 +27,7 @@ from eigenbench.spec import (
     Workload,
     check_suite,
     expand,
+    expand_grid,
     version_hash,
 )
 from eigenbench.suites import load_suite
@@ -196,3 +197,24 @@ def test_cost_is_not_part_of_the_version_hash() -> None:
 def test_check_suite_rejects_a_cost_that_is_not_callable() -> None:
     with pytest.raises(SuiteError, match="cost must be callable"):
         check_suite(_suite(Cost(flops=1.0, bytes=1.0)), "here")
+
+
+def test_every_shipped_workload_declares_a_positive_cost_with_its_formula() -> None:
+    """Each workload in suites/ gives a Cost at every point of its grids, in every dtype, and
+    documents the formula (and its source) in the cost function's docstring."""
+    from eigenbench.suites import available
+
+    names = available()
+    assert names
+    for name in names:
+        for w in load_suite(name).workloads:
+            assert w.cost is not None, f"{name}/{w.name} declares no cost"
+            doc = w.cost.__doc__ or ""
+            assert "flop" in doc.lower() and "bytes" in doc.lower(), w.name
+            for grid in (w.grid, w.quick_grid, w.gpu_grid or []):
+                for params in expand_grid(grid):
+                    for dtype in w.dtypes:
+                        c = w.cost(params, dtype)
+                        assert isinstance(c, Cost), (w.name, params)
+                        assert c.flops > 0 and c.bytes > 0, (w.name, params, dtype)
+                        assert math.isfinite(c.flops) and math.isfinite(c.bytes)

@@ -57,6 +57,8 @@ def _row(a: Answer, values: tuple[str, ...]) -> AnswerRow:
         high=None if s is None else s.high,
         tie=a.tie,
         faster_invalid=a.faster_invalid,
+        fraction_of_peak=None if a.fastest is None else a.fastest.fraction_of_peak,
+        below_floor=a.below_floor,
     )
 
 

@@ -3,7 +3,9 @@
 Pure: records in, frozen dataclasses out, no I/O. One `Answer` per workload × params ×
 device × dtype × phase among the timed records (`ok`, or `invalid` with a summary), in the
 order the records come. The fastest *correct* impl (status `ok`) is the answer; an `invalid`
-impl is never the answer, and one that is faster is listed under `faster_invalid`.
+impl is never the answer, and one that is faster is listed under `faster_invalid`. An `ok`
+impl timed below the physical floor of its declared cost (`throughput.below_floor`) measured
+wrongly: it is never the answer either (nor the runner-up), and is listed under `below_floor`.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from eigenbench.measure.hostload import under_load
 from eigenbench.results import Record
 
 TIMED = ("ok", "invalid")
+BELOW_FLOOR_NOTE = "timed below the physical floor: a measurement error"
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,10 @@ class ImplTime:
     ci95_low_s: float
     ci95_high_s: float
     peak_bytes: int | None
+    fraction_of_peak: float | None = None
+    """The record's `throughput.fraction_of_peak` (of the binding roof); None without one."""
+    below_floor: bool = False
+    """The record's `throughput.below_floor`: timed under the physical floor."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -36,6 +43,8 @@ class ImplTime:
             "ci95_low_s": self.ci95_low_s,
             "ci95_high_s": self.ci95_high_s,
             "peak_bytes": self.peak_bytes,
+            "fraction_of_peak": self.fraction_of_peak,
+            "below_floor": self.below_floor,
         }
 
 
@@ -75,6 +84,9 @@ class Answer:
     correct (fastest to slowest)."""
     under_load: bool = False
     """The winner or the runner-up was measured under load: the margin is uncertain."""
+    below_floor: tuple[str, ...] = ()
+    """Correct impls timed below the physical floor (a measurement error, never a win),
+    fastest to slowest; none of them is the answer."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -89,6 +101,8 @@ class Answer:
             "tie": self.tie,
             "faster_invalid": list(self.faster_invalid),
             "under_load": self.under_load,
+            "below_floor": list(self.below_floor),
+            "below_floor_note": BELOW_FLOOR_NOTE if self.below_floor else None,
             "suite": self.suite,
         }
 
@@ -115,12 +129,16 @@ def impl_time(record: Mapping[str, Any]) -> ImplTime:
     """A timed record's median, interval and peak memory."""
     s = record["summary"]
     median = float(s["median_s"])
+    tp = record.get("throughput") or {}
+    fraction = tp.get("fraction_of_peak")
     return ImplTime(
         impl=record["impl"],
         median_s=median,
         ci95_low_s=float(s.get("ci95_low_s", median)),
         ci95_high_s=float(s.get("ci95_high_s", median)),
         peak_bytes=(record.get("memory") or {}).get("peak_bytes"),
+        fraction_of_peak=None if fraction is None else float(fraction),
+        below_floor=bool(tp.get("below_floor", False)),
     )
 
 
@@ -141,13 +159,19 @@ def answer_of(group: Iterable[Mapping[str, Any]]) -> Answer:
     first = records[0]
     correct: list[ImplTime] = []
     invalid: list[ImplTime] = []
+    impossible: list[ImplTime] = []
     chosen: dict[str, Mapping[str, Any]] = {}
     for r in records:
         if r["impl"] not in chosen:  # the first record of an impl wins
             chosen[r["impl"]] = r
-            (correct if r["status"] == "ok" else invalid).append(impl_time(r))
+            t = impl_time(r)
+            if r["status"] != "ok":
+                invalid.append(t)
+            else:
+                (impossible if t.below_floor else correct).append(t)
     correct.sort(key=lambda t: t.median_s)
     invalid.sort(key=lambda t: t.median_s)
+    impossible.sort(key=lambda t: t.median_s)
     fastest = correct[0] if correct else None
     runner_up = correct[1] if len(correct) > 1 else None
     speedup = None if fastest is None or runner_up is None else speedup_of(fastest, runner_up)
@@ -168,6 +192,7 @@ def answer_of(group: Iterable[Mapping[str, Any]]) -> Answer:
         tie=speedup is not None and speedup.includes_one,
         faster_invalid=faster_invalid,
         under_load=loaded,
+        below_floor=tuple(t.impl for t in impossible),
     )
 
 

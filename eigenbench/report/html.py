@@ -111,18 +111,33 @@ def _margin(r: AnswerRow) -> str:
     return f"×{_times(r.ratio)} ({_times(r.low)}–{_times(r.high)}) over {r.runner_up}"
 
 
+def _percent(fraction: float | None) -> str:
+    """A fraction of peak as `42 %`, `4.2 %`, `0.042 %`; empty when unknown."""
+    if fraction is None:
+        return ""
+    pct = 100 * fraction
+    return f"{pct:.0f} %" if pct >= 10 else f"{pct:.1f} %" if pct >= 1 else f"{pct:.2g} %"
+
+
 def _answer_view(t: AnswerTable) -> dict[str, Any]:
     """One workload's answer table as the page shows it, with its faster-but-invalid notes."""
     shared = [v if n in AXES else f"{n}={v}" for n, v in t.fixed if (n, v) != ("phase", "call")]
-    rows, invalid = [], []
+    rows, invalid, below_floor = [], [], []
     for r in t.rows:
         where = ", ".join(f"{n}={v}" for n, v in zip(t.columns, r.values, strict=True))
+        at = f" at {where}" if where else ""
         if r.faster_invalid:
-            invalid.append(f"{', '.join(r.faster_invalid)}{f' at {where}' if where else ''}")
+            invalid.append(f"{', '.join(r.faster_invalid)}{at}")
+        peak, floor = r.fraction_of_peak, r.below_floor
+        if floor:
+            below_floor.append(f"{', '.join(floor)}{at}")
         rows.append(
             {
                 "cells": r.values,
-                "winner": r.winner or "no correct impl",
+                "winner": r.winner or ("no answer" if floor else "no correct impl"),
+                "peak": _percent(peak),
+                "peak_sort": _num(peak),
+                "floor_flag": "‡" if floor else "",
                 "median": "" if r.median_s is None else _ms(r.median_s),
                 "median_sort": _num(r.median_s),
                 "margin": _margin(r),
@@ -137,6 +152,8 @@ def _answer_view(t: AnswerTable) -> dict[str, Any]:
         "columns": t.columns,
         "rows": rows,
         "invalid": invalid,
+        "below_floor": below_floor,
+        "with_peak": any(row["peak"] for row in rows),
         "ties": t.n_ties,
         "unanswered": t.n_unanswered,
     }

@@ -171,12 +171,68 @@ class ConvergenceGroup:
 
 
 @dataclass(frozen=True, slots=True)
+class RooflinePoint:
+    """One timed record with a throughput: arithmetic intensity (flop per byte) and the
+    FLOP/s it reached; `valid` is False for a wrong result, `below_floor` for a time under
+    the physical floor (a measurement error)."""
+
+    label: str
+    workload: str
+    impl: str
+    dtype: str
+    intensity: float
+    flop_per_s: float
+    fraction_of_peak: float | None
+    valid: bool
+    below_floor: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Roof:
+    """The measured peaks of one dtype on the device: attainable FLOP/s at intensity I is
+    min(flop_per_s, I · bytes_per_s), bending at `knee` = flop_per_s / bytes_per_s."""
+
+    dtype: str
+    flop_per_s: float
+    bytes_per_s: float
+
+    @property
+    def knee(self) -> float:
+        return self.flop_per_s / self.bytes_per_s
+
+    def attainable(self, intensity: float) -> float:
+        return min(self.flop_per_s, intensity * self.bytes_per_s)
+
+
+@dataclass(frozen=True, slots=True)
+class RooflineGroup:
+    """A roofline of one device: the roofs of the dtypes its points use, and the points."""
+
+    title: str
+    device: str
+    roofs: tuple[Roof, ...]
+    points: tuple[RooflinePoint, ...]
+
+    @property
+    def caption(self) -> str:
+        return (
+            "Achieved FLOP/s against arithmetic intensity (flop per byte, log-log), one point"
+            " per timed case; lines: the roofs from this machine's measured peaks, per dtype."
+            " × marks a wrong result; a red ring a time below the physical floor"
+            " (a measurement error, never a win)."
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class AnswerRow:
     """One case of a workload's answer table: the values that vary, then who wins.
 
     `winner` is the fastest correct impl (None: no impl was correct); `ratio`, `low` and `high`
     are the runner-up's time over the winner's with a conservative interval; `tie` when that
-    interval includes 1; `faster_invalid` names invalid impls that were faster."""
+    interval includes 1; `faster_invalid` names invalid impls that were faster;
+    `fraction_of_peak` is the winner's share of the binding roof (None without a declared
+    cost or measured peaks) and `below_floor` the correct impls timed below the physical
+    floor (a measurement error, never the winner)."""
 
     values: tuple[str, ...]
     winner: str | None
@@ -187,6 +243,8 @@ class AnswerRow:
     high: float | None
     tie: bool
     faster_invalid: tuple[str, ...]
+    fraction_of_peak: float | None = None
+    below_floor: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,6 +345,8 @@ class ReportModel:
     """Groups not charted because of the per-kind limits, by kind."""
     answers: tuple[AnswerTable, ...] = ()
     """Who wins where, one table per workload, in the order the workloads come."""
+    rooflines: tuple[RooflineGroup, ...] = ()
+    """One roofline per device, when the run has measured peaks and records with throughput."""
 
     @property
     def verdict_counts(self) -> tuple[tuple[str, int], ...]:
