@@ -21,7 +21,14 @@ from eigenbench.report.groups import (
     build_speedups,
     build_sweeps,
 )
-from eigenbench.report.model import ReportModel, Row, VerdictRow
+from eigenbench.report.model import (
+    ReportModel,
+    Roof,
+    RooflineGroup,
+    RooflinePoint,
+    Row,
+    VerdictRow,
+)
 from eigenbench.report.records import block_of, is_num, record_interval, record_median
 from eigenbench.results import Record
 
@@ -159,6 +166,71 @@ def _baseline_rows(run: Mapping[str, Any], baseline: Mapping[str, Any]) -> tuple
     return tuple(rows)
 
 
+# --------------------------------------------------------------------------- rooflines
+
+
+def si(value: float, unit: str) -> str:
+    """`value` with an SI prefix and three significant digits: 1.37e11, "FLOP/s" → 137 GFLOP/s."""
+    for scale, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}"
+
+
+def _pos(v: Any) -> float | None:
+    return float(v) if is_num(v) and float(v) > 0 and float(v) != float("inf") else None
+
+
+def build_rooflines(
+    records: Sequence[Record], peaks: Mapping[str, Any] | None
+) -> tuple[RooflineGroup, ...]:
+    """A roofline per device with measured peaks and timed records carrying a throughput
+    (positive FLOP/s and bytes/s: a log-log chart), in the order the devices come; () for a
+    run without `env.peaks` (older runs)."""
+    if not isinstance(peaks, Mapping):
+        return ()
+    points: dict[str, list[RooflinePoint]] = {}
+    for rec in records:
+        tp, device = rec.get("throughput"), str(rec.get("device"))
+        if not isinstance(tp, Mapping) or rec.get("status") not in ("ok", "invalid"):
+            continue
+        flops, bw = _pos(tp.get("flop_per_s")), _pos(tp.get("bytes_per_s"))
+        if flops is None or bw is None or not isinstance(peaks.get(device), Mapping):
+            continue
+        workload, impl, phase = str(rec["workload"]), str(rec["impl"]), rec.get("phase", "call")
+        label = f"{workload} · {impl}" + ("" if phase in (None, "call") else f" · {phase}")
+        fraction = tp.get("fraction_of_peak")
+        points.setdefault(device, []).append(
+            RooflinePoint(
+                label=label,
+                workload=workload,
+                impl=impl,
+                dtype=str(rec["dtype"]),
+                intensity=flops / bw,
+                flop_per_s=flops,
+                fraction_of_peak=float(fraction) if is_num(fraction) else None,
+                valid=rec["status"] == "ok",
+                below_floor=bool(tp.get("below_floor")),
+            )
+        )
+    groups = []
+    for device, pts in points.items():
+        roofs = []
+        for dtype in dict.fromkeys(p.dtype for p in pts):
+            peak = peaks[device].get(dtype)
+            f = _pos(peak.get("flop_per_s")) if isinstance(peak, Mapping) else None
+            b = _pos(peak.get("bytes_per_s")) if isinstance(peak, Mapping) else None
+            if f is not None and b is not None:
+                roofs.append(Roof(dtype, f, b))
+        if not roofs:
+            continue
+        named = " · ".join(
+            f"{r.dtype} {si(r.flop_per_s, 'FLOP/s')}, {si(r.bytes_per_s, 'B/s')}" for r in roofs
+        )
+        groups.append(RooflineGroup(f"{device} · {named}", device, tuple(roofs), tuple(pts)))
+    return tuple(groups)
+
+
 def build_model(
     run: Mapping[str, Any],
     *,
@@ -244,6 +316,7 @@ def build_model(
             if n
         },
         answers=build_answers(records),
+        rooflines=build_rooflines(records, (run.get("env") or {}).get("peaks")),
     )
 
 

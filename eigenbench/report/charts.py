@@ -7,15 +7,11 @@ cannot leak in), no `Software` metadata. Times are drawn in milliseconds, memory
 from __future__ import annotations
 
 import functools
-import io
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
-import matplotlib as mpl
-import matplotlib.style
 from matplotlib import ticker
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -30,39 +26,19 @@ from eigenbench.report.model import (
     SweepGroup,
     VerdictRow,
 )
+from eigenbench.report.style import (
+    BAD,
+    DPI,
+    PALETTE,
+    fmt_tick,
+    pinned_style,
+    png_bytes,
+    short_label,
+    styled,
+)
 from eigenbench.units import fmt_ms, fmt_sig
 
-DPI = 100
-PNG_COMPRESSION = 3  # zlib level: 6 (the default) costs ~30 % more time for ~12 % smaller files
-MAX_LABEL = 34
 MAX_CROSSOVERS_DRAWN = 4
-_RC: dict[str, Any] = {
-    "font.family": "DejaVu Sans",
-    "font.size": 9,
-    "axes.titlesize": 10,
-    "axes.titleweight": "bold",
-    "axes.titley": 1.01,  # a fixed title height skips matplotlib's costly auto-placement
-    "legend.fontsize": 8,
-    "legend.frameon": False,
-    "text.parse_math": False,  # names such as "a$b" are text, never mathtext
-    "svg.hashsalt": "eigenbench",
-    "axes.grid": False,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-}
-_PALETTE = (
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-    "#bcbd22",
-    "#393b79",
-    "#7f7f7f",
-)
-"""Impl colours; red is kept for wrong results and forward passes."""
 _PHASE_COLOURS = {"fwd": "#d62728", "forward": "#d62728", "bwd": "#1f77b4", "backward": "#1f77b4"}
 _VERDICT_COLOURS = {
     "slower": "#c0392b",
@@ -70,8 +46,7 @@ _VERDICT_COLOURS = {
     "failed": "#7f0000",
     "invalid": "#7f0000",
 }
-_BAD = "#c0392b"
-_INVALID_MARK: dict[str, Any] = {"ls": "none", "marker": "x", "ms": 9, "mew": 2, "color": _BAD}
+_INVALID_MARK: dict[str, Any] = {"ls": "none", "marker": "x", "ms": 9, "mew": 2, "color": BAD}
 _INVALID_LABEL = "invalid result (failed validation)"
 
 
@@ -88,59 +63,6 @@ class Chart:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-@contextmanager
-def _style() -> Iterator[None]:
-    with mpl.style.context("default"), mpl.rc_context(_RC):  # type: ignore[arg-type]
-        yield
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _styled(fn: _F) -> _F:
-    """Build the figure under the pinned style, so direct calls look like the report's."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with _style():
-            return fn(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
-
-
-def png_bytes(fig: Figure) -> bytes:
-    """The figure as PNG bytes that repeat exactly for the same figure."""
-    buf = io.BytesIO()
-    with _style():
-        fig.savefig(
-            buf,
-            format="png",
-            dpi=DPI,
-            metadata={"Software": None},
-            pil_kwargs={"compress_level": PNG_COMPRESSION},
-        )
-    return buf.getvalue()
-
-
-def _short(text: str, limit: int = MAX_LABEL) -> str:
-    """A legend-safe label: short, and never starting with '_' (which legends drop)."""
-    text = " ".join(text.split())
-    if len(text) > limit:
-        keep = limit - 1
-        text = text[: keep - keep // 3] + "…" + text[len(text) - keep // 3 :]
-    return " " + text if text.startswith("_") else text
-
-
-def _fmt_tick(v: float, _pos: Any = None) -> str:
-    if v <= 0:
-        return ""
-    if v >= 1000 or v < 1e-3:
-        exp = math.floor(math.log10(v) + 1e-9)
-        mant = v / 10**exp
-        return f"1e{exp}" if abs(mant - 1) < 1e-6 else f"{mant:g}e{exp}"
-    return f"{v:g}"
 
 
 def _fmt_x(v: float) -> str:
@@ -166,7 +88,7 @@ def _log_y(ax: Any, values: Sequence[float]) -> None:
     decades = math.log10(max(pos) / min(pos)) if pos else 0.0
     subs = (1.0, 2.0, 5.0) if decades < 2.5 else (1.0,)
     ax.yaxis.set_major_locator(ticker.LogLocator(subs=subs))
-    ax.yaxis.set_major_formatter(ticker.FuncFormatter(_fmt_tick))
+    ax.yaxis.set_major_formatter(ticker.FuncFormatter(fmt_tick))
     ax.yaxis.set_minor_locator(ticker.NullLocator())
 
 
@@ -198,7 +120,7 @@ def _figure(width: float, height: float) -> Figure:
 
 def colour_map(labels: Sequence[str]) -> dict[str, str]:
     """A stable colour per label, in first-appearance order."""
-    return {lab: _PALETTE[i % len(_PALETTE)] for i, lab in enumerate(dict.fromkeys(labels))}
+    return {lab: PALETTE[i % len(PALETTE)] for i, lab in enumerate(dict.fromkeys(labels))}
 
 
 def _legend_right(ax: Any, **kw: Any) -> None:
@@ -212,7 +134,7 @@ def _legend_right(ax: Any, **kw: Any) -> None:
 # --------------------------------------------------------------------------- figures
 
 
-@_styled
+@styled
 def sweep_figure(g: SweepGroup, colours: dict[str, str]) -> Figure:
     """Time vs size on log-log axes: median line, ci95 band, fitted exponent, crossovers."""
     fig = _figure(8.0, 4.4)
@@ -225,7 +147,7 @@ def sweep_figure(g: SweepGroup, colours: dict[str, str]) -> Figure:
         xs_all += xs
         med = [p.median_s * 1e3 for p in s.points]
         colour = colours.get(s.label, "#333")
-        label = _short(s.label)
+        label = short_label(s.label)
         if s.exponent is not None:
             label += f"  (∝ {g.x_param}^{s.exponent:.2f})"
         ax.fill_between(
@@ -247,8 +169,8 @@ def sweep_figure(g: SweepGroup, colours: dict[str, str]) -> Figure:
             color="#555",
             ls="--",
             lw=1,
-            label=f"{g.x_param}≈{c.x:.3g}: {_short(c.faster_above, 18)}\n"
-            f"  overtakes {_short(c.faster_below, 18)}",
+            label=f"{g.x_param}≈{c.x:.3g}: {short_label(c.faster_above, 18)}\n"
+            f"  overtakes {short_label(c.faster_below, 18)}",
         )
     if any_invalid:
         ax.plot([], [], label=_INVALID_LABEL, **_INVALID_MARK)
@@ -257,12 +179,12 @@ def sweep_figure(g: SweepGroup, colours: dict[str, str]) -> Figure:
     ax.grid(True, which="major", alpha=0.35)
     ax.set_xlabel(str(g.x_param))
     ax.set_ylabel("median time (ms), band = 95 % interval")
-    ax.set_title(_short(g.title, 70), loc="left")
+    ax.set_title(short_label(g.title, 70), loc="left")
     _legend_right(ax)
     return fig
 
 
-@_styled
+@styled
 def speedup_figure(g: SpeedupGroup, colours: dict[str, str]) -> Figure:
     """Speedup over the reference impl: lines vs size, or bars when there is one size."""
     if g.x_param is not None:
@@ -275,7 +197,12 @@ def speedup_figure(g: SpeedupGroup, colours: dict[str, str]) -> Figure:
             xs_all += line.xs
             ax.fill_between(line.xs, line.lows, line.highs, color=colour, alpha=0.18, lw=0)
             ax.plot(
-                line.xs, line.speedups, marker="o", ms=4, color=colour, label=_short(line.label)
+                line.xs,
+                line.speedups,
+                marker="o",
+                ms=4,
+                color=colour,
+                label=short_label(line.label),
             )
             bad = [
                 (x, v)
@@ -291,7 +218,7 @@ def speedup_figure(g: SpeedupGroup, colours: dict[str, str]) -> Figure:
         hi = max(max(line.highs) for line in g.lines)
         _log2_ratio_axis(ax, "y", min(lo, 1.0) / 1.3, max(hi, 1.0) * 1.3)
         ax.set_xlabel(str(g.x_param))
-        ax.set_ylabel(f"speedup vs {_short(g.reference, 24)}")
+        ax.set_ylabel(f"speedup vs {short_label(g.reference, 24)}")
         ax.grid(True, which="major", alpha=0.35)
         _legend_right(ax, title="above 1× = faster")
     else:
@@ -301,7 +228,7 @@ def speedup_figure(g: SpeedupGroup, colours: dict[str, str]) -> Figure:
             left=0.3, right=0.95, top=1 - 0.55 / (1.3 + 0.38 * n), bottom=0.5 / (1.3 + 0.38 * n)
         )
         ax = fig.add_subplot()
-        names = [_short(line.label, 28) for line in g.lines]
+        names = [short_label(line.label, 28) for line in g.lines]
         vals = [line.speedups[0] for line in g.lines]
         ys = list(range(n))[::-1]
         ax.barh(
@@ -323,13 +250,13 @@ def speedup_figure(g: SpeedupGroup, colours: dict[str, str]) -> Figure:
                 ha="left" if v >= 1 else "right",
                 fontsize=8,
             )
-        ax.set_xlabel(f"speedup over {_short(g.reference, 24)} (right of 1× = faster)")
+        ax.set_xlabel(f"speedup over {short_label(g.reference, 24)} (right of 1× = faster)")
         ax.grid(True, axis="x", alpha=0.35)
-    ax.set_title(_short(f"speedup vs {g.reference} · {g.title}", 80), loc="left")
+    ax.set_title(short_label(f"speedup vs {g.reference} · {g.title}", 80), loc="left")
     return fig
 
 
-@_styled
+@styled
 def phase_figure(g: PhaseGroup) -> Figure:
     """Phase bars on a log axis with each bar's multiplier over the reference bar above it."""
     n = len(g.bars)
@@ -338,7 +265,7 @@ def phase_figure(g: PhaseGroup) -> Figure:
     fig.subplots_adjust(left=0.6 / width * 1.6, right=0.98, top=0.88, bottom=0.16)
     ax = fig.add_subplot()
     phases = list(dict.fromkeys(b.phase for b in g.bars))
-    extra = iter(_PALETTE[2:])
+    extra = iter(PALETTE[2:])
     pcol = {ph: _PHASE_COLOURS.get(ph) or next(extra, "#7f7f7f") for ph in phases}
     heights = [b.median_s * 1e3 for b in g.bars]
     xs = list(range(n))
@@ -367,7 +294,7 @@ def phase_figure(g: PhaseGroup) -> Figure:
             va="bottom",
             fontsize=8,
             fontweight="bold" if b.is_reference else "normal",
-            color=_BAD if not b.valid else "black",
+            color=BAD if not b.valid else "black",
         )
         if not b.valid:
             ax.text(
@@ -384,15 +311,15 @@ def phase_figure(g: PhaseGroup) -> Figure:
     top = max(b.high_s for b in g.bars) * 1e3
     bottom = min(b.low_s for b in g.bars) * 1e3
     ax.set_ylim(bottom / 3, top * 4)
-    ax.set_xticks(xs, labels=[f"{b.phase}\n{_short(b.impl, 14)}" for b in g.bars])
+    ax.set_xticks(xs, labels=[f"{b.phase}\n{short_label(b.impl, 14)}" for b in g.bars])
     ax.set_xlim(-0.6, n - 0.4)
     ax.set_ylabel("median time (ms), log scale")
     ax.grid(True, axis="y", which="major", alpha=0.35)
     handles = [Line2D([], [], color=pcol[ph], lw=6) for ph in phases]
     ax.legend(handles, phases, loc="upper left", ncols=len(phases))
-    ax.set_title(_short(g.title, 90), loc="left")
+    ax.set_title(short_label(g.title, 90), loc="left")
     ax.set_title(
-        f"× = time / {_short(g.reference, 30)}",
+        f"× = time / {short_label(g.reference, 30)}",
         loc="right",
         fontsize=8,
         fontweight="normal",
@@ -401,7 +328,7 @@ def phase_figure(g: PhaseGroup) -> Figure:
     return fig
 
 
-@_styled
+@styled
 def memory_figure(g: MemoryGroup, colours: dict[str, str]) -> Figure:
     """Peak memory per impl as horizontal bars in MiB."""
     n = len(g.bars)
@@ -419,7 +346,7 @@ def memory_figure(g: MemoryGroup, colours: dict[str, str]) -> Figure:
             colours.get(f"{b.impl} · {b.device}") or colours.get(b.impl, "#555") for b in g.bars
         ],
     )
-    ax.set_yticks(ys, labels=[_short(b.label, 30) for b in g.bars])
+    ax.set_yticks(ys, labels=[short_label(b.label, 30) for b in g.bars])
     top = max(mib) if max(mib) > 0 else 1.0
     ax.set_xlim(0, top * 1.22)
     for y, v in zip(ys, mib, strict=True):
@@ -427,11 +354,11 @@ def memory_figure(g: MemoryGroup, colours: dict[str, str]) -> Figure:
     kinds = sorted({b.kind for b in g.bars})
     ax.set_xlabel(f"peak memory (MiB; {', '.join(kinds)})")
     ax.grid(True, axis="x", alpha=0.35)
-    ax.set_title(_short(f"memory · {g.title}", 80), loc="left")
+    ax.set_title(short_label(f"memory · {g.title}", 80), loc="left")
     return fig
 
 
-@_styled
+@styled
 def convergence_figure(g: ConvergenceGroup, colours: dict[str, str]) -> Figure:
     """Loss against elapsed time (log y), the target as a dashed line, reach points starred."""
     fig = _figure(8.0, 4.2)
@@ -442,9 +369,9 @@ def convergence_figure(g: ConvergenceGroup, colours: dict[str, str]) -> Figure:
         colour = colours.get(c.label.split(" (")[0], "#333")
         if c.reached and c.seconds_to_target is not None:
             steps = f"\n  {c.steps_to_target} steps" if c.steps_to_target is not None else ""
-            label = f"{_short(c.label)}: target in\n  {fmt_ms(c.seconds_to_target)} ms{steps}"
+            label = f"{short_label(c.label)}: target in\n  {fmt_ms(c.seconds_to_target)} ms{steps}"
         else:
-            label = f"{_short(c.label)}: target not reached"
+            label = f"{short_label(c.label)}: target not reached"
         ax.plot([t * 1e3 for t in c.times_s], c.losses, lw=1.5, color=colour, label=label)
         if c.reached and c.seconds_to_target is not None:
             ax.plot(
@@ -466,12 +393,12 @@ def convergence_figure(g: ConvergenceGroup, colours: dict[str, str]) -> Figure:
     ax.set_xlabel("elapsed time (ms)")
     ax.set_ylabel("loss (log scale)")
     ax.grid(True, which="major", alpha=0.35)
-    ax.set_title(_short(f"convergence · {g.title}", 70), loc="left")
+    ax.set_title(short_label(f"convergence · {g.title}", 70), loc="left")
     _legend_right(ax)
     return fig
 
 
-@_styled
+@styled
 def baseline_figure(rows: Sequence[VerdictRow], limit: int) -> Figure | None:
     """Speedup over the baseline per case (log2 axis): the `limit` largest changes."""
     pts = [(r, r.speedup) for r in rows if r.speedup is not None]
@@ -497,7 +424,7 @@ def baseline_figure(rows: Sequence[VerdictRow], limit: int) -> Figure | None:
             lows.append(0.0)
             highs.append(0.0)
     ax.errorbar(vals, ys, xerr=[lows, highs], fmt="none", ecolor="#333", capsize=2, lw=0.8)
-    ax.set_yticks(ys, labels=[_short(r.id, 60) for r, _ in pts])
+    ax.set_yticks(ys, labels=[short_label(r.id, 60) for r, _ in pts])
     lo, hi = min([*vals, 1.0]), max([*vals, 1.0])
     _log2_ratio_axis(ax, "x", lo / 1.4, hi * 1.4)
     ax.set_xlabel("speedup over baseline = baseline / current (right of 1× = faster)")
@@ -544,9 +471,14 @@ def render_charts(model: ReportModel, *, baseline_limit: int = 30) -> list[Chart
     for cg in model.convergence:
         caption = "Loss against elapsed time; stars mark where the target was reached."
         add("loss", cg.title, caption, convergence_figure, cg, colours)
+    if model.rooflines:
+        from eigenbench.report.roofline import roofline_figure  # matplotlib only when needed
+
+        for rg in model.rooflines:
+            add("roofline", rg.title, rg.caption, roofline_figure, rg)
 
     charts = []
-    with _style():
+    with pinned_style():
         for i, (kind, key, caption, make) in enumerate(jobs, start=1):
             fig = make()
             if fig is None:

@@ -12,6 +12,7 @@ CHART_KINDS: Mapping[str, str] = {
     "phases": "phases",
     "memory": "memory",
     "loss": "convergence",
+    "roofline": "roofline",
 }
 """Each kind of chart, in page order, with the title its charts start with."""
 
