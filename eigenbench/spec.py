@@ -149,6 +149,9 @@ class Workload:
     measure: Mapping[str, Any] = field(default_factory=dict)
     """Overrides of the run's MeasureOptions for this workload (e.g. fewer samples of a
     seconds-long training epoch); recorded in each record's `measure_overrides`."""
+    revalidate: bool = True
+    """Check the output of one more call after timing (an impl may turn wrong while timed);
+    False for a workload whose calls differ by design (each call trains one more epoch)."""
     reference_impl: str | None = None
     """The impl the report compares the others against (e.g. the seed's final version);
     recorded in each record as `reference_impl`, never part of the version hash."""

@@ -398,3 +398,22 @@ def test_gpu_clocks_are_read_during_the_sampling_of_cuda_cases(tmp_path: Path) -
     assert clocks["reasons"] == ["hw_slowdown"]
     assert any("hw_slowdown" in w for w in cuda["warnings"])
     assert "gpu_clocks" not in cpu
+
+
+def test_an_impl_that_turns_wrong_while_timed_is_invalid(tmp_path: Path) -> None:
+    """Right for its first three calls, wrong after (as pytorch#192483 reports for eigh)."""
+    calls = {"n": 0}
+
+    def turns_wrong(a: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        w = torch.linalg.eigvalsh(a)
+        return w if calls["n"] <= 3 else w * 1.5
+
+    suite = Suite("s", (workload(Impl("flaky", turns_wrong), grid=[{"n": 4}]),))
+    (rec,) = run(suite, tmp_path, devices=("cpu",), clock=FakeClock(1e-3))["records"]
+    assert rec["status"] == "invalid"
+    # the check is the call after the timed ones; the memory probe's call comes after it
+    assert rec["reason"].startswith(f"wrong after {calls['n'] - 1} calls:")
+    steady = Suite("s", (workload(Impl("torch", torch.linalg.eigvalsh), grid=[{"n": 4}]),))
+    (ok,) = run(steady, tmp_path, devices=("cpu",), clock=FakeClock(1e-3))["records"]
+    assert ok["status"] == "ok"

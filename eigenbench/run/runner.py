@@ -8,6 +8,7 @@ run goes on; bigger sizes of an impl that ran out of memory or time are skipped.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import gc
@@ -36,7 +37,7 @@ from eigenbench.run.records import (
     pool_round,
 )
 from eigenbench.run.throughput import record_throughput
-from eigenbench.spec import Case
+from eigenbench.spec import Case, Validation
 
 ClockFactory = Callable[[Case], Clock]
 
@@ -304,6 +305,8 @@ class Runner:
         del output
         with self._watching(case) as watch:
             m = measure(fn, clock, self._measure_options(case), start_s=start)
+        if validation.ok and w.revalidate and m.stop_reason != "timeout":
+            validation = self._validate_again(case, fn, expected, calls_made(m))
         record = measured_record(case, clock, first_s, validation, m)
         record["host_load"] = hostload.load_between(load_start, hostload.snapshot())
         if watch is not None:
@@ -312,6 +315,16 @@ class Runner:
             if warning:
                 record.setdefault("warnings", []).append(warning)
         return self._probe(case, fn, record)
+
+    def _validate_again(self, case: Case, fn: Any, expected: Any, calls: int) -> Validation:
+        """The output of one more call, checked again: an impl right on its first call may
+        turn wrong while timed (pytorch#192483: batched eigh from its third call on)."""
+        w = case.workload
+        again = w.validate(fn(), expected, case.param_dict, case.dtype)
+        if again.ok:
+            return again
+        detail = again.detail or "result differs from the reference"
+        return dataclasses.replace(again, detail=f"wrong after {calls + 1} calls: {detail}")
 
     @contextlib.contextmanager
     def _watching(self, case: Case) -> Iterator[ClockWatch | None]:
@@ -392,6 +405,11 @@ def slower_while_following(record: Record, factor: float = 2.0) -> str | None:
         f"the optimisation took {per_step * 1e3:.3g} ms a step, {times:.3g}× the timed steps' "
         "median: its time to target includes more than the steps (load, a cold start)"
     )
+
+
+def calls_made(m: Measurement) -> int:
+    """Calls of a case so far: the first, the warm-up ones and every call of every sample."""
+    return 1 + m.warmup_calls + len(m.samples_s) * m.number
 
 
 def resamplable(case: Case, record: Mapping[str, Any] | None) -> bool:
