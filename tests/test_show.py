@@ -329,3 +329,10 @@ def test_an_answer_measured_under_load_says_its_margin_is_uncertain() -> None:
     slow["host_load"] = {"others_cores": 1.0, "under_load": True}
     (loaded,) = answers_of([fast, slow])
     assert loaded.under_load and loaded.to_dict()["under_load"] is True
+
+
+def test_show_reads_a_baseline_folder(capsys: pytest.CaptureFixture[str]) -> None:
+    folder = Path(__file__).resolve().parents[1] / "results" / "baselines" / "cpu-amd-epyc-2c"
+    assert main(["show", str(folder), "--json"]) == 0
+    answers = json.loads(capsys.readouterr().out)["answers"]
+    assert {a["workload"] for a in answers} >= {"eigvalsh_batched", "spearman"}

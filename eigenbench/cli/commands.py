@@ -230,10 +230,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     """A stored run again, answers first: per workload who is fastest and still correct."""
     from rich.console import Console
 
+    from eigenbench.gate.baseline import load_runs_from
     from eigenbench.report.answers import answers_of
-    from eigenbench.results import load_run
 
-    run = load_run(args.run)  # a bad file: ResultsFileError, one line, exit 3
+    run = load_runs_from(args.run)  # a file or a folder; a bad one: one line, exit 3
     if args.json:
         answers = [a.to_dict() for a in answers_of(run["records"])]
         print(json.dumps({"run_id": run["run_id"], "answers": answers}, indent=1))
@@ -399,13 +399,12 @@ def _budget(options: Any) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from eigenbench.gate.baseline import load_runs_from
     from eigenbench.report import render_report
-    from eigenbench.results import load_run
 
-    run = load_run(args.run)
+    run = load_runs_from(args.run)  # a run file, or a folder of them (a baseline)
     baseline = verdicts = None
     if args.baseline:
-        from eigenbench.gate.baseline import load_runs_from
         from eigenbench.gate.compare import compare_runs
 
         baseline = load_runs_from(args.baseline)
