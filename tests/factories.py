@@ -93,3 +93,13 @@ def make_run(records: list[dict[str, Any]], **overrides: Any) -> dict[str, Any]:
     }
     run.update(overrides)
     return run
+
+
+RUN_ENV: dict[str, Any] = {
+    "machine_key": "test",
+    "cpu": {"model": "t"},
+    "gpu": None,
+    "packages": {},
+    "git_commit": None,
+}
+"""The env a test hands a Runner: schema-valid, no probing of this machine."""

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from factories import RUN_ENV
 from fakes import FakeClock
 
 from eigenbench.measure.loop import MeasureOptions
@@ -18,13 +19,7 @@ from eigenbench.spec import Impl, Suite, Workload, expand
 from eigenbench.suites import load_suite
 from eigenbench.validate import within_tolerance
 
-ENV = {
-    "machine_key": "test",
-    "cpu": {"model": "t"},
-    "gpu": None,
-    "packages": {},
-    "git_commit": None,
-}
+ENV = RUN_ENV
 FAST = MeasureOptions(warmup_s=0.0, min_samples=10, max_time_s=0.05)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from factories import RUN_ENV
 from fakes import FakeClock
 
 from eigenbench.errors import SuiteError
@@ -32,13 +33,7 @@ from eigenbench.spec import (
 )
 from eigenbench.suites import load_suite
 
-ENV = {
-    "machine_key": "test",
-    "cpu": {"model": "t"},
-    "gpu": None,
-    "packages": {},
-    "git_commit": None,
-}
+ENV = RUN_ENV
 PEAK = {"flop_per_s": 1e11, "bytes_per_s": 1e10}
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from factories import make_record, make_run
+from factories import RUN_ENV, make_record, make_run
 
 from eigenbench.errors import SuiteError
 from eigenbench.measure.loop import MeasureOptions
@@ -28,13 +28,7 @@ from eigenbench.validate import (
     within_tolerance,
 )
 
-ENV = {
-    "machine_key": "test",
-    "cpu": {"model": "t"},
-    "gpu": None,
-    "packages": {},
-    "git_commit": None,
-}
+ENV = RUN_ENV
 FAST = MeasureOptions(warmup_s=0.0, min_samples=3, max_time_s=0.02)
 
 
