@@ -15,7 +15,10 @@ Format history (one line per schema version):
   processes' CPU during the case, `under_load`), added compatibly; optional `env.peaks`
   (measured dense-matmul FLOP/s and copy bandwidth per device and dtype) and per-record
   `throughput` (achieved flop/s and bytes/s of the workload's declared cost, fraction of the
-  binding roof, `bound`, `floor_s`, `below_floor`), added compatibly.
+  binding roof, `bound`, `floor_s`, `below_floor`), added compatibly; optional per-record
+  `dispatch` (what one profiled call ran: op, kernel and host-sync counts, or null with
+  `dispatch_reason`) and `graph` (`--graph`: CUDA-graph replay time beside event time, or why
+  the call is not capturable), added compatibly.
 """
 
 from __future__ import annotations
@@ -93,6 +96,34 @@ THROUGHPUT_SCHEMA: dict[str, Any] = {
         "bound": {"enum": ["compute", "memory"]},
         "floor_s": _NUM,
         "below_floor": {"type": "boolean"},
+    },
+}
+
+_COUNTS = {"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}}
+
+DISPATCH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["tool", "calls", "ops", "kernels", "syncs"],
+    "properties": {
+        "tool": {"type": "string"},
+        "calls": {"type": "integer", "minimum": 1},
+        "ops": _COUNTS,
+        "kernels": _COUNTS,
+        "syncs": _COUNTS,
+        "short": {"type": "string"},
+    },
+}
+
+GRAPH_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["capturable", "reason", "graph_median_s", "event_median_s"],
+    "properties": {
+        "capturable": {"type": "boolean"},
+        "reason": _STR_OR_NULL,
+        "graph_median_s": _NUM_OR_NULL,
+        "event_median_s": _NUM_OR_NULL,
+        "launch_overhead_s": _NUM_OR_NULL,
+        "replays": {"type": "integer", "minimum": 0},
     },
 }
 
@@ -186,6 +217,9 @@ RECORD_SCHEMA: dict[str, Any] = {
         "version": {"type": "string"},
         "convergence": {"oneOf": [{"type": "null"}, CONVERGENCE_SCHEMA]},
         "throughput": THROUGHPUT_SCHEMA,
+        "dispatch": {"oneOf": [{"type": "null"}, DISPATCH_SCHEMA]},
+        "dispatch_reason": {"type": "string"},
+        "graph": GRAPH_SCHEMA,
     },
 }
 
@@ -289,6 +323,9 @@ class Record(RecordFields, total=False):
     expected_invalid: str
     host_load: dict[str, Any] | None
     throughput: dict[str, Any]
+    dispatch: dict[str, Any] | None
+    dispatch_reason: str
+    graph: dict[str, Any]
 
 
 def new_run_id(started: dt.datetime) -> str:
