@@ -91,6 +91,7 @@ def _run_options(args: argparse.Namespace, devices: tuple[str, ...]) -> Any:
             measure=_measure_options(args),
             seed=args.seed,
             isolate=args.isolate,
+            graph=args.graph,
             rounds=args.rounds,
         )
     except ValueError as exc:
@@ -337,7 +338,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
         "devices": list(devices),
         "quick": args.quick,
         "filter": args.filter,
-        "options": _run_options(args, devices).to_dict(),
+        "options": _run_options(args, devices).changed_fields(),
         "command": _command_line(),
     }
     err.print(f"eigenbench ab: {' '.join(args.suites)}, {args.rounds} rounds on each side")

@@ -36,6 +36,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
     )
+    p.add_argument(
+        "--graph",
+        action="store_true",
+        help="CUDA cases: also time CUDA-graph replays of the call (launch overhead = event "
+        "time - graph time), or record why it cannot be captured",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
     _add_measure_arguments(p)
@@ -171,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_case_arguments(pl)
     _add_measure_arguments(pl)
     pl.add_argument("--json", action="store_true")
-    pl.set_defaults(func=cmd_plan, seed=0, isolate=False, threads=None)
+    pl.set_defaults(func=cmd_plan, seed=0, isolate=False, graph=False, threads=None)
 
     rep = sub.add_parser("report", help="HTML report and PNG charts of a run")
     rep.add_argument("run", metavar="RUN.json")

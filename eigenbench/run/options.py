@@ -23,6 +23,8 @@ class RunOptions:
     host_blocking: bool = True
     isolate: bool = False
     """Run each case in a child process (own peak RSS; killed when it overruns its budget)."""
+    graph: bool = False
+    """CUDA cases: also capture the call in a CUDA graph and time its replays (`graph`)."""
     rounds: int = 1
     """Sample every timed case in this many rounds spread over the run, pooling the samples,
     so that drift lasting a few seconds spreads over all cases instead of shifting a few."""
@@ -37,6 +39,12 @@ class RunOptions:
         d = asdict(self)
         d["devices"] = list(self.devices)
         return d
+
+    def changed_fields(self) -> dict[str, Any]:
+        """`to_dict` without the fields left at their defaults: what an older revision of
+        eigenbench (an `ab` base side) can read as long as the options it lacks are unused."""
+        defaults = RunOptions().to_dict()
+        return {k: v for k, v in self.to_dict().items() if defaults.get(k) != v}
 
     @classmethod
     def from_dict(cls, d: Any) -> RunOptions:

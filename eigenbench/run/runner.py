@@ -26,6 +26,7 @@ from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, mea
 from eigenbench.measure.memory import peak_memory
 from eigenbench.results import SCHEMA_ID, Record, new_run_id, save_run
 from eigenbench.run.convergence import follow, to_record
+from eigenbench.run.graphtime import time_graph
 from eigenbench.run.isolate import run_isolated
 from eigenbench.run.options import RunOptions, case_measure_options, sampled_in_rounds
 from eigenbench.run.records import (
@@ -309,6 +310,10 @@ class Runner:
             validation = self._validate_again(case, fn, expected, calls_made(m))
         record = measured_record(case, clock, first_s, validation, m)
         record["host_load"] = hostload.load_between(load_start, hostload.snapshot())
+        if self.options.graph and case.device == "cuda" and record["status"] == "ok":
+            median = record["summary"]["median_s"] if record["summary"] else None
+            options = self._measure_options(case)
+            record["graph"] = time_graph(case, fn, clock, options, expected, median)
         if watch is not None:
             record["gpu_clocks"] = watch.summary()
             warning = throttle_warning(record["gpu_clocks"])
