@@ -138,3 +138,15 @@ def test_a_side_whose_suites_are_missing_is_named(
     )
     assert code == 3  # an unknown suite, as `eigenbench run` would say
     assert "base side: unknown suite 'planted'" in capsys.readouterr().err
+
+
+def test_ab_sends_only_changed_options_which_read_back_whole() -> None:
+    """An older base revision reads the options as long as it knows those set (a new option
+    left at its default, such as `graph`, is not sent)."""
+    from eigenbench.measure.loop import MeasureOptions
+    from eigenbench.run.options import RunOptions
+
+    opts = RunOptions(quick=True, measure=MeasureOptions(max_time_s=0.5), rounds=3)
+    sent = opts.changed_fields()
+    assert set(sent) == {"quick", "measure", "rounds"} and "graph" not in sent
+    assert RunOptions.from_dict(sent) == opts
