@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -181,8 +182,6 @@ def test_an_edited_op_count_is_reported_for_that_case_only() -> None:
     v = result.dispatch_changes[0]
     assert v.dispatch is not None and v.dispatch.description == "ops: aten::linalg_eigh ×1 → ×2"
     assert v.label != "slower"  # the timing verdict stands beside it
-    from dataclasses import replace
-
     assert replace(result, fail_on_dispatch_change=True).exit_code == 1
     doc = json.loads(replace(result, fail_on_dispatch_change=True).to_json())
     assert doc["exit_code"] == 1 and doc["settings"]["fail_on_dispatch_change"] is True
@@ -212,7 +211,7 @@ def test_the_table_marks_the_change_and_notes_it_even_with_changes_only() -> Non
     assert all(i not in text for i in unchanged)
 
 
-def test_the_recheck_keeps_dispatch_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_recheck_keeps_dispatch_verdicts() -> None:
     from eigenbench.gate.recheck import judge_again
 
     base, cur = make_run(_records()), make_run(_records(edit=True))
