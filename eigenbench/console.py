@@ -344,19 +344,56 @@ def _noise_caption(result: CompareResult) -> str:
     return "; ".join(parts)
 
 
+DISPATCH_MARK = {True: "≠", False: "=", None: "·"}
+"""The compare table's `disp` cell: changed, same, no fingerprint on a side."""
+
+
+def _dispatch_caption(result: CompareResult) -> str:
+    """The dispatch counts, when some case has a fingerprint on both sides; else ''."""
+    counts = result.dispatch_counts()
+    if not counts["changed"] and not counts["same"]:
+        return ""
+    parts = [f"{counts['changed']} changed (≠, below)", f"{counts['same']} same (=)"]
+    if counts["no_fingerprint"]:
+        parts.append(f"{counts['no_fingerprint']} without a fingerprint (·)")
+    return "dispatch: " + ", ".join(parts)
+
+
+def dispatch_notes(result: CompareResult) -> Any:
+    """`dispatch changed:` and one line per changed case (`id: description`); None when no
+    case changed what it runs."""
+    from rich.text import Text
+
+    changed = result.dispatch_changes
+    if not changed:
+        return None
+    fails = " (fails the gate: --fail-on-dispatch-change)" if result.fail_on_dispatch_change else ""
+    out = Text(f"dispatch changed in {len(changed)} case(s){fails}:", style="bold magenta")
+    for v in changed:
+        assert v.dispatch is not None
+        out.append("\n  ")
+        out.append(v.id, style="bold")
+        out.append(f": {v.dispatch.description}")
+    return out
+
+
 def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
-    """A rich Table of the verdicts (regressions first); the CLI prints it."""
+    """A rich Table of the verdicts (regressions first); the CLI prints it. With
+    fingerprints, a narrow `disp` column and, under the table, what changed per case (a
+    dispatch change shows even when its timing is unchanged and `show_unchanged` is off)."""
+    from rich.console import Group
     from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
     rel = f", relative to {result.relative_to}" if result.relative_to else ""
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
+    dispatch = _dispatch_caption(result)
     table = Table(
         title=f"compare: threshold {result.threshold * 100:.3g} %, BH q = {result.alpha:g}{rel}",
-        caption="\n".join(filter(None, [counts or "no cases", _noise_caption(result)])),
+        caption="\n".join(filter(None, [counts or "no cases", dispatch, _noise_caption(result)])),
     )
-    for name, justify in (
+    columns = [
         ("case", "left"),
         ("baseline", "right"),
         ("current", "right"),
@@ -364,14 +401,20 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
         ("95 % interval", "right"),
         ("q", "right"),
         ("verdict", "left"),
+        *([("disp", "center")] if dispatch else []),
         ("why", "left"),
-    ):
+    ]
+    for name, justify in columns:
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     order = {label: i for i, label in enumerate(LABELS)}
-    rows = sorted(result.verdicts, key=lambda v: (not v.is_regression, order[v.label]))
+    rows = sorted(
+        result.verdicts,
+        key=lambda v: (not v.is_regression, not v.dispatch_changed, order[v.label]),
+    )
     for v in rows:
-        if v.label == "unchanged" and not show_unchanged:
+        if v.label == "unchanged" and not show_unchanged and not v.dispatch_changed:
             continue
+        mark = "" if v.dispatch is None else DISPATCH_MARK[v.dispatch.changed]
         table.add_row(
             escape(v.id),
             _median_text(v.baseline_median_s),
@@ -380,9 +423,15 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
             "—" if v.ci_low is None or v.ci_high is None else f"{v.ci_low:.3f}–{v.ci_high:.3f}",
             "—" if v.q_value is None else f"{v.q_value:.2g}",
             Text(v.label, style=VERDICT_STYLE[v.label]),
+            *(
+                [Text(mark, style="bold magenta" if v.dispatch_changed else "dim")]
+                if dispatch
+                else []
+            ),
             escape(v.reason or ""),
         )
-    return table
+    notes = dispatch_notes(result)
+    return table if notes is None else Group(table, notes)
 
 
 def plan_view(plan: Plan, title: str) -> Any:

@@ -103,3 +103,47 @@ RUN_ENV: dict[str, Any] = {
     "git_commit": None,
 }
 """The env a test hands a Runner: schema-valid, no probing of this machine."""
+
+
+def make_dispatch(
+    ops: dict[str, int] | None = None,
+    kernels: dict[str, int] | None = None,
+    syncs: dict[str, int] | None = None,
+    *,
+    calls: int = 1,
+    tool: str = "torch.profiler",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A record's `dispatch` fingerprint (DISPATCH_SCHEMA) as the profiler step writes it."""
+    ops = {"aten::linalg_eigh": 1} if ops is None else ops
+    kernels = {} if kernels is None else kernels
+    syncs = {} if syncs is None else syncs
+    shown = sorted({**ops, **kernels}.items(), key=lambda kv: (-kv[1], kv[0]))[:2]
+    short = ", ".join([*(f"{k} ×{n}" for k, n in shown), f"{sum(syncs.values())} syncs"])
+    fp: dict[str, Any] = {
+        "tool": tool,
+        "calls": calls,
+        "ops": dict(ops),
+        "kernels": dict(kernels),
+        "syncs": dict(syncs),
+        "short": short,
+    }
+    fp.update(overrides)
+    return fp
+
+
+def make_ab_pair(
+    base_records: list[dict[str, Any]], head_records: list[dict[str, Any]], rounds: int = 5
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The two runs of one `eigenbench ab` (tagged with the same pair id); records without
+    `round_medians_s` get `rounds` copies of their median."""
+    runs = []
+    for side, records in (("base", base_records), ("head", head_records)):
+        for rec in records:
+            median = (rec.get("summary") or {}).get("median_s")
+            if median and "round_medians_s" not in rec:
+                rec["round_medians_s"] = [median] * rounds
+                rec["rounds"] = rounds
+        tag = {"id": "20261122T000000Z-ab", "side": side, "rounds": rounds, "seed": 0}
+        runs.append(make_run(records, ab=tag))
+    return runs[0], runs[1]

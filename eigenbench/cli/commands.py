@@ -445,11 +445,16 @@ def _compare_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _show_result(result: Any, args: argparse.Namespace) -> int:
-    """Print a CompareResult (warnings, then table or JSON) and return the exit code."""
+    """Print a CompareResult (warnings, then table or JSON) and return the exit code: the
+    timing gate's, or 1 on a dispatch change with `--fail-on-dispatch-change`; 0 with
+    `--report-only`."""
+    from dataclasses import replace
+
     from rich.console import Console
 
     from eigenbench.console import render_table
 
+    result = replace(result, fail_on_dispatch_change=args.fail_on_dispatch_change)
     err = Console(stderr=True)
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False)
@@ -459,7 +464,11 @@ def _show_result(result: Any, args: argparse.Namespace) -> int:
         Console(width=160).print(render_table(result, show_unchanged=not args.changes_only))
     code = int(result.exit_code)
     if args.report_only and code:
-        err.print(f"report only: {len(result.regressions)} regression(s), exit 0 instead of 1")
+        changed = len(result.dispatch_changes) if result.fail_on_dispatch_change else 0
+        also = f", {changed} dispatch change(s)" if changed else ""
+        err.print(
+            f"report only: {len(result.regressions)} regression(s){also}, exit 0 instead of 1"
+        )
         return 0
     return code
 

@@ -91,7 +91,7 @@ def _add_measure_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
-    """How to judge changes and report them: shared by `compare` and `check`."""
+    """How to judge changes and report them: shared by `compare`, `check` and `ab`."""
     p.add_argument(
         "--threshold",
         type=float,
@@ -117,6 +117,12 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
         "--report-only",
         action="store_true",
         help="print the verdicts but exit 0 on regressions (noisy shared CI)",
+    )
+    p.add_argument(
+        "--fail-on-dispatch-change",
+        action="store_true",
+        help="exit 1 when a case's ops, kernels or host syncs changed (its dispatch "
+        "fingerprint), whatever its timing; changes are always reported",
     )
 
 

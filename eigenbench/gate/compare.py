@@ -36,6 +36,9 @@ median of its run medians.
 
 Other labels: `new` / `missing` (no usable record on one side), `failed` (current status
 failed or timeout), `invalid` (current result wrong against its reference).
+
+Beside each timing verdict, its dispatch verdict: whether the case's fingerprint (ops,
+kernels, syncs of one profiled call) changed (`eigenbench.gate.dispatch`).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from eigenbench.gate.matching import (
     TIMED_STATUSES,
     check_settings,
     check_versions,
+    in_order_with_dispatch,
     index_records,
     machine_of,
     match_cases,
@@ -148,7 +152,7 @@ def compare_runs(
     if shift is not None and relative_to is None:
         warnings += _shift_warning(shift, len(tested), run_drift, threshold)
     return CompareResult(
-        verdicts=tuple(verdicts[i] for i in ids),
+        verdicts=in_order_with_dispatch(ids, verdicts, base, cur),
         warnings=tuple(warnings),
         threshold=threshold,
         alpha=alpha,

@@ -2,19 +2,21 @@
 
 Pure, and shared by the judges (`compare` against a stored baseline, `paired` for an A/B
 pair): the settings check, each run's records by id, the workload versions, the order of the
-cases and the verdicts of cases that cannot be timed on both sides (`new`, `missing`,
-`failed`, `invalid`, no samples).
+cases, the verdicts of cases that cannot be timed on both sides (`new`, `missing`,
+`failed`, `invalid`, no samples) and every case's dispatch verdict.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from eigenbench.errors import CompareError, VersionMismatchError
+from eigenbench.gate.dispatch import judge_all
 from eigenbench.gate.verdicts import Verdict
 from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES
 from eigenbench.results import Record
@@ -109,6 +111,18 @@ def match_cases(
         elif b is not None and c is not None:  # always, once label_without_test passed
             to_test.append((case_id, b, c))
     return ids, verdicts, to_test
+
+
+def in_order_with_dispatch(
+    ids: Sequence[str],
+    verdicts: Mapping[str, Verdict],
+    base: Mapping[str, Record],
+    cur: Mapping[str, Record],
+) -> tuple[Verdict, ...]:
+    """The verdicts in `ids` order, each with its case's dispatch verdict beside the timing
+    one (`eigenbench.gate.dispatch.judge_dispatch`)."""
+    dispatch = judge_all(ids, base, cur)
+    return tuple(replace(verdicts[i], dispatch=dispatch[i]) for i in ids)
 
 
 def label_without_test(

@@ -12,7 +12,8 @@ the p-values go through Benjamini-Hochberg at q = `alpha` across cases, and the 
 follow the gate's rule, `verdicts.decide` (`slower`: at least 1 + threshold and significant;
 `unchanged`: the interval inside ±threshold; else `inconclusive`). No drift model is needed:
 both sides share the machine's state, and the whole run's shift is a real change here.
-Untimed cases get `matching`'s labels (`new`, `missing`, `failed`, `invalid`).
+Untimed cases get `matching`'s labels (`new`, `missing`, `failed`, `invalid`); every
+case its dispatch verdict (`eigenbench.gate.dispatch`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 from eigenbench.gate.matching import (
     check_settings,
     check_versions,
+    in_order_with_dispatch,
     index_records,
     match_cases,
     run_fields,
@@ -135,7 +137,7 @@ def paired_compare(
     _label(verdicts, tests, threshold, alpha)
     changes = [t.log_change for t in tests.values()]
     return CompareResult(
-        verdicts=tuple(verdicts[i] for i in ids),
+        verdicts=in_order_with_dispatch(ids, verdicts, b_idx, h_idx),
         threshold=threshold,
         alpha=alpha,
         run_drift=0.0,

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from eigenbench.gate.dispatch import DispatchVerdict
 from eigenbench.gate.noise import RUN_DRIFT
 from eigenbench.measure.stats import BOOTSTRAP_SEED
 from eigenbench.units import fmt_sig
@@ -39,6 +40,8 @@ REGRESSION_LABELS = ("slower", "failed")
 MIN_SAMPLES = 5
 """Fewer samples than this on either side make a timed case `inconclusive`."""
 COMPARE_SCHEMA_ID = "eigenbench.compare/1"
+DISPATCH_COUNTS = ("changed", "same", "no_fingerprint")
+"""The keys of `CompareResult.dispatch_counts`."""
 
 
 def is_regression(label: str, baseline_status: str | None) -> bool:
@@ -77,14 +80,22 @@ class Verdict:
     suite has too few cases for a shift)."""
     baseline_status: str | None = None
     current_status: str | None = None
+    dispatch: DispatchVerdict | None = None
+    """Whether what the case ran changed (`eigenbench.gate.dispatch`); None for a case
+    without a record on one side."""
 
     @property
     def is_regression(self) -> bool:
         """Whether this verdict fails the gate (see `is_regression`)."""
         return is_regression(self.label, self.baseline_status)
 
+    @property
+    def dispatch_changed(self) -> bool:
+        return self.dispatch is not None and self.dispatch.changed is True
+
     def to_dict(self) -> dict[str, Any]:
-        d = {k: _finite_or_none(v) for k, v in asdict(self).items()}
+        d = {k: _finite_or_none(v) for k, v in asdict(self).items() if k != "dispatch"}
+        d["dispatch"] = None if self.dispatch is None else self.dispatch.to_dict()
         d["regression"] = self.is_regression
         return d
 
@@ -112,6 +123,8 @@ class CompareResult:
     paired_rounds: int | None = None
     """Rounds per case of an A/B pair measured interleaved (`eigenbench.gate.paired`); None
     for a run judged against a baseline."""
+    fail_on_dispatch_change: bool = False
+    """Whether a dispatch change fails the gate too (`--fail-on-dispatch-change`)."""
 
     @property
     def median_mde(self) -> float | None:
@@ -128,11 +141,29 @@ class CompareResult:
 
     @property
     def exit_code(self) -> int:
+        """1 on a regression, or on a dispatch change when `fail_on_dispatch_change`."""
+        if self.fail_on_dispatch_change and self.dispatch_changes:
+            return 1
         return exit_code(self.verdicts)
 
     @property
     def regressions(self) -> list[Verdict]:
         return [v for v in self.verdicts if v.is_regression]
+
+    @property
+    def dispatch_changes(self) -> list[Verdict]:
+        """The verdicts whose case ran something else than in the baseline."""
+        return [v for v in self.verdicts if v.dispatch_changed]
+
+    def dispatch_counts(self) -> dict[str, int]:
+        """Cases whose dispatch `changed`, stayed the `same`, or could not be compared
+        (`no_fingerprint`); cases without a record on one side are not counted."""
+        out = dict.fromkeys(DISPATCH_COUNTS, 0)
+        for v in self.verdicts:
+            if v.dispatch is not None:
+                key = {True: "changed", False: "same", None: "no_fingerprint"}[v.dispatch.changed]
+                out[key] += 1
+        return out
 
     def counts(self) -> dict[str, int]:
         """Number of verdicts per label (every label present, zeros included)."""
@@ -154,6 +185,7 @@ class CompareResult:
                 "min_samples": MIN_SAMPLES,
                 "run_drift": self.run_drift,
                 "paired_rounds": self.paired_rounds,
+                "fail_on_dispatch_change": self.fail_on_dispatch_change,
             },
             "noise": {
                 "case_drift": self.case_drift,
@@ -163,6 +195,7 @@ class CompareResult:
             },
             "exit_code": self.exit_code,
             "counts": self.counts(),
+            "dispatch_counts": self.dispatch_counts(),
             "warnings": list(self.warnings),
             "verdicts": [v.to_dict() for v in self.verdicts],
         }
