@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from eigenbench.errors import UsageError
 
@@ -54,7 +55,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_merge_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_merge_parser(sub: argparse._SubParsersAction[Any]) -> None:
     """The `merge` sub-command."""
     from eigenbench.results.merge import PREFER
 

@@ -190,29 +190,43 @@ def merge_runs(
         for entry in _sources(item):
             if entry not in sources:
                 sources.append(entry)
-        for i, rec in enumerate(item.run.get("records") or []):
-            key = machine_of_record(rec, item.run)
-            new = {**copy.deepcopy(rec), "machine_key": key}
-            seen = where.get((key, rec["id"]))
-            if seen is None:
-                where[(key, rec["id"])] = (len(records), item)
-                records.append(new)
-                continue
-            index, first = seen
-            if prefer is None:
-                raise InputFileError(
-                    item.source,
-                    f"/records/{i}/id",
-                    f"each case once per machine; {rec['id']!r} on {key!r} is also in "
-                    f"{first.source} (merge --prefer newest keeps the newer)",
-                )
-            result.replaced += 1
-            if _time(item.run) >= _time(first.run):
-                records[index] = new
-                where[(key, rec["id"])] = (index, item)
+        result.replaced += _add_records(item, records, where, prefer)
     result.run = _document(inputs, machines, records, sources, command)
     validate_run(result.run, "<merged run>")
     return result
+
+
+def _add_records(
+    item: MergeInput,
+    records: list[dict[str, Any]],
+    where: dict[tuple[str, str], tuple[int, MergeInput]],
+    prefer: str | None,
+) -> int:
+    """Append `item`'s records (each with its machine key) to `records`, `where` indexing
+    them by (machine key, case id); a duplicate is an error, or with `prefer` the newer run's
+    record takes the older's place. Returns how many duplicates were resolved."""
+    replaced = 0
+    for i, rec in enumerate(item.run.get("records") or []):
+        key = machine_of_record(rec, item.run)
+        new = {**copy.deepcopy(rec), "machine_key": key}
+        seen = where.get((key, rec["id"]))
+        if seen is None:
+            where[(key, rec["id"])] = (len(records), item)
+            records.append(new)
+            continue
+        index, first = seen
+        if prefer is None:
+            raise InputFileError(
+                item.source,
+                f"/records/{i}/id",
+                f"each case once per machine; {rec['id']!r} on {key!r} is also in "
+                f"{first.source} (merge --prefer newest keeps the newer)",
+            )
+        replaced += 1
+        if _time(item.run) >= _time(first.run):
+            records[index] = new
+            where[(key, rec["id"])] = (index, item)
+    return replaced
 
 
 def _document(
