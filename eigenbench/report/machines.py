@@ -28,7 +28,6 @@ from eigenbench.report.records import (
 from eigenbench.results import Record
 
 
-
 class _Titled(Protocol):
     title: str
 
