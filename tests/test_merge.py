@@ -246,6 +246,7 @@ def test_compare_of_a_merged_run_with_one_machines_run(merged: Path) -> None:
     assert {i for i, lab in labels.items() if lab == "new"} == {
         f"{r['id']} @ gpu-h100" for r in single["records"]
     }
+    assert not any("machine keys differ" in w for w in result.warnings)  # matched per machine
     base, cur = align_machines(single, single)
     assert base is single and cur is single  # one machine each: compared as today
 
@@ -263,3 +264,22 @@ def test_export_keeps_the_machine_in_each_benchmark(merged: Path) -> None:
     assert "machine: gpu-h100" in entries[-1]["extra"] and entries[-1]["name"].endswith("gpu-h100")
     single = _machine_run("gpu-l4", "torch", run_id="x")
     assert [e["name"] for e in to_github_action(single)] == [r["id"] for r in single["records"]]
+
+
+def test_a_real_quick_run_and_its_copy_from_another_machine_merge_and_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    here = tmp_path / "here.json"
+    quick = ["--quick", "--max-time", "0.05", "--warmup", "0", "--filter", "numpy"]
+    assert main(["run", "eigvalsh_batched", *quick, "--out", str(here)]) == 0
+    run = load_run(here)
+    there = {**run, "run_id": "elsewhere", "env": {**run["env"], "machine_key": "elsewhere"}}
+    other = save_run(there, tmp_path / "there.json")
+    merged = tmp_path / "merged.json"
+    assert main(["merge", str(here), str(other), "--out", str(merged)]) == 0
+    assert list(load_run(merged)["machines"]) == [run["env"]["machine_key"], "elsewhere"]
+    report = tmp_path / "report"
+    assert main(["report", str(merged), "--out", str(report)]) == 0
+    page = (report / "index.html").read_text(encoding="utf-8")
+    assert "<summary>Machine elsewhere</summary>" in page
+    assert any(p.name[3:].startswith("machines-") for p in (report / "charts").glob("*.png"))

@@ -84,7 +84,7 @@ from eigenbench.gate.noise import (
 from eigenbench.gate.verdicts import MIN_SAMPLES, CompareResult, Verdict, decide
 from eigenbench.measure.hostload import under_load
 from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
-from eigenbench.results.merge import align_machines
+from eigenbench.results.merge import align_machines, is_multi_machine
 from eigenbench.units import fmt_sig
 
 __all__ = ["compare_runs"]
@@ -462,7 +462,7 @@ def _warnings(
 ) -> list[str]:
     out = []
     mb, mc = machine_of(baseline), machine_of(current)
-    if mb != mc:
+    if mb != mc and not (is_multi_machine(baseline) or is_multi_machine(current)):  # else aligned
         out.append(
             f"machine keys differ (baseline {mb!r}, current {mc!r}): timings may not be "
             "comparable; --relative-to IMPL cancels a uniform speed difference"

@@ -23,6 +23,8 @@ from eigenbench.units import fmt_ms
 MAX_WIN_ROWS = 40
 """Most cases a heat map draws (the page's table lists them all)."""
 _NONE = "#dddddd"
+LABEL_IN = 2.5
+"""Inches left of a heat map for its row labels (34 characters at 8 points)."""
 
 
 def across_figure(g: AcrossGroup) -> Figure:
@@ -66,7 +68,7 @@ def across_figure(g: AcrossGroup) -> Figure:
     ax.set_ylim(len(impls) - 0.5, -0.5)
     ax.grid(True, axis="x", which="major", alpha=0.35)
     ax.set_xlabel("median time (ms, log scale)")
-    ax.set_title(short_label(f"across machines · {g.title}", 80), loc="left")
+    ax.set_title(short_label(f"across machines · {g.title}", 64), loc="left")
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     return fig
 
@@ -76,9 +78,9 @@ def wins_figure(t: WinsTable) -> Figure:
     rows = t.rows[:MAX_WIN_ROWS]
     winners = [w for _, cells in rows for w, _ in cells if w]
     colours = {w: PALETTE[i % len(PALETTE)] for i, w in enumerate(dict.fromkeys(winners))}
-    width = 2.6 + 1.9 * len(t.machines)
-    fig = Figure(figsize=(min(width, 14.0), 1.5 + 0.32 * len(rows)), dpi=DPI)
-    fig.subplots_adjust(left=0.22, right=0.98, top=1 - 0.9 / (1.5 + 0.32 * len(rows)), bottom=0.02)
+    width, height = min(LABEL_IN + 2.0 * len(t.machines), 14.0), 1.5 + 0.32 * len(rows)
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    fig.subplots_adjust(left=LABEL_IN / width, right=0.98, top=1 - 0.9 / height, bottom=0.02)
     ax = fig.add_subplot()
     for i, (_, cells) in enumerate(rows):
         for j, (winner, median) in enumerate(cells):
