@@ -283,3 +283,17 @@ def test_a_real_quick_run_and_its_copy_from_another_machine_merge_and_report(
     page = (report / "index.html").read_text(encoding="utf-8")
     assert "<summary>Machine elsewhere</summary>" in page
     assert any(p.name[3:].startswith("machines-") for p in (report / "charts").glob("*.png"))
+
+
+def test_prefer_newest_dates_a_merged_inputs_records_by_their_own_machines_source() -> None:
+    late = "2026-11-25T00:00:00+00:00"
+    box_old = _machine_run("box", "torch", run_id="box-old", finished="2026-11-21T00:00:00+00:00")
+    other_new = _machine_run("other", "torch", run_id="other-new", finished=late)
+    merged = merge_runs([MergeInput("a", box_old), MergeInput("b", other_new)]).run
+    assert merged["finished"] == late  # the merged run ends late, but box's records are old
+    box_mid = _machine_run("box", "numpy", run_id="box-mid", finished="2026-11-23T00:00:00+00:00")
+    result = merge_runs([MergeInput("m", merged), MergeInput("c", box_mid)], prefer="newest")
+    assert result.replaced == 4
+    box = records_by_machine(result.run)["box"]
+    mid = {r["id"]: r["summary"]["median_s"] for r in box_mid["records"]}
+    assert {r["id"]: r["summary"]["median_s"] for r in box} == mid

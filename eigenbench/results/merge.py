@@ -8,8 +8,8 @@ shares. `merged_from` lists the runs the records came from (a merged input's own
 so merging a merged run again keeps them all).
 
 The same case id on the same machine twice is an error naming both inputs, unless
-`prefer="newest"`: the record of the input whose run finished (else started) last wins;
-between equal times, the later input.
+`prefer="newest"`: the record of the input whose run finished (else started) last wins (for
+a merged input, its latest source on that machine); between equal times, the later input.
 
 The readers' side: `records_by_machine` splits a run's records per machine, `is_multi_machine`
 says whether a run spans several, and `align_machines` re-keys two runs for `compare` so that
@@ -127,8 +127,11 @@ def _sources(item: MergeInput) -> list[dict[str, Any]]:
     ]
 
 
-def _time(run: Mapping[str, Any]) -> str:
-    return str(run.get("finished") or run.get("started") or "")
+def _time(run: Mapping[str, Any], machine: str) -> str:
+    """When `run` measured `machine`'s records: its end (else start); for a merged run, the
+    latest of its sources on that machine."""
+    own = [s for s in run.get("merged_from") or [] if s.get("machine_key") == machine] or [run]
+    return max(str(s.get("finished") or s.get("started") or "") for s in own)
 
 
 def _shared(values: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -223,7 +226,7 @@ def _add_records(
                 f"{first.source} (merge --prefer newest keeps the newer)",
             )
         replaced += 1
-        if _time(item.run) >= _time(first.run):
+        if _time(item.run, key) >= _time(first.run, key):
             records[index] = new
             where[(key, rec["id"])] = (index, item)
     return replaced
