@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from eigenbench.gate.verdicts import LABELS
 from eigenbench.measure.hostload import under_load
+from eigenbench.results.merge import is_multi_machine, records_by_machine
 from eigenbench.run.plan import SOURCES, remaining_s, source_counts
 from eigenbench.run.records import invalid_summary, is_unexpected_invalid
 from eigenbench.units import fmt_bytes, fmt_duration, fmt_seconds, fmt_sig
@@ -296,12 +297,32 @@ def answers_view(run: Mapping[str, Any], answers: Sequence[Answer]) -> list[Any]
     machine = (run.get("env") or {}).get("machine_key")
     if machine:
         head.append(f" on {machine}", style="dim")
+    if is_multi_machine(run):  # a merged run: the same view per machine, its own answers
+        return [
+            head,
+            *(
+                part
+                for key, recs in records_by_machine(run).items()
+                for part in _machine_view(key, recs)
+            ),
+        ]
     out: list[Any] = [head]
     if not answers:
         out.append(Text("no timed cases: nothing to answer"))
     for table in answers_tables(answers):
         out += [Text(""), table]
     return [*out, Text(""), *records_view(run.get("records") or [])]
+
+
+def _machine_view(key: str, records: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """One machine's part of a merged run's view: its answers, then its other records."""
+    from rich.text import Text
+
+    from eigenbench.report.answers import answers_of
+
+    tables = answers_tables(answers_of(records)) or [Text("no timed cases: nothing to answer")]
+    out: list[Any] = [Text(""), Text(f"on {key}", style="bold cyan")]
+    return [*out, *(p for t in tables for p in (Text(""), t)), Text(""), *records_view(records)]
 
 
 VERDICT_STYLE = {

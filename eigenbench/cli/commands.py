@@ -232,11 +232,11 @@ def cmd_show(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from eigenbench.gate.baseline import load_runs_from
-    from eigenbench.report.answers import answers_of
+    from eigenbench.report.answers import answers_json
 
     run = load_runs_from(args.run)  # a file or a folder; a bad one: one line, exit 3
-    if args.json:
-        answers = [a.to_dict() for a in answers_of(run["records"])]
+    if args.json:  # answers per machine in a merged run (`machine_key`)
+        answers = answers_json(run)
         print(json.dumps({"run_id": run["run_id"], "answers": answers}, indent=1))
         return 0
     _print_answers(Console(), run)

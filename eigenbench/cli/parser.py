@@ -19,6 +19,7 @@ from eigenbench.cli.commands import (
     cmd_selftest,
     cmd_show,
 )
+from eigenbench.cli.merge import add_merge_parser
 from eigenbench.errors import UsageError
 from eigenbench.gate.baseline import DEFAULT_KEEP
 
@@ -258,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--format", required=True, choices=("pyperf", "github-action"))
     exp.add_argument("--out", metavar="FILE", help="default: stdout")
     exp.set_defaults(func=cmd_export)
+
+    add_merge_parser(sub)
 
     env = sub.add_parser("env", help="this machine's fingerprint")
     env.add_argument("--json", action="store_true")

@@ -88,6 +88,7 @@ from eigenbench.gate.noise import (
 from eigenbench.gate.verdicts import MIN_SAMPLES, CompareResult, Verdict, decide
 from eigenbench.measure.hostload import under_load
 from eigenbench.measure.stats import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED
+from eigenbench.results.merge import align_machines, is_multi_machine
 from eigenbench.units import fmt_sig
 
 __all__ = ["compare_runs"]
@@ -111,8 +112,12 @@ def compare_runs(
     seed: int = BOOTSTRAP_SEED,
     resamples: int = BOOTSTRAP_RESAMPLES,
 ) -> CompareResult:
-    """Match the two runs' cases by id and give each a Verdict (see the module docstring)."""
+    """Match the two runs' cases by id and give each a Verdict (see the module docstring).
+
+    When a side spans several machines (`eigenbench merge`), cases match on (machine key,
+    case id): their ids become `id @ machine_key` (`results.merge.align_machines`)."""
     check_settings(threshold, alpha, resamples, run_drift)
+    baseline, current = align_machines(baseline, current)
     base = index_records(baseline, "baseline")
     cur = index_records(current, "current")
     check_versions(base, cur)
@@ -215,7 +220,8 @@ class _Tested:
 
 def _ref_key(rec: Mapping[str, Any]) -> str:
     params = json.dumps(rec.get("params", {}), sort_keys=True, default=str)
-    return "|".join([str(rec.get(k)) for k in ("workload", "device", "dtype", "phase")] + [params])
+    keys = ("machine_key", "workload", "device", "dtype", "phase")
+    return "|".join([str(rec.get(k)) for k in keys] + [params])
 
 
 def _reference_samples(
@@ -460,7 +466,7 @@ def _warnings(
 ) -> list[str]:
     out = []
     mb, mc = machine_of(baseline), machine_of(current)
-    if mb != mc:
+    if mb != mc and not (is_multi_machine(baseline) or is_multi_machine(current)):  # else aligned
         out.append(
             f"machine keys differ (baseline {mb!r}, current {mc!r}): timings may not be "
             "comparable; --relative-to IMPL cancels a uniform speed difference"

@@ -17,6 +17,7 @@ from typing import Any
 
 from eigenbench.measure.hostload import under_load
 from eigenbench.results import Record
+from eigenbench.results.merge import is_multi_machine, records_by_machine
 
 TIMED = ("ok", "invalid")
 BELOW_FLOOR_NOTE = "timed below the physical floor: a measurement error"
@@ -203,3 +204,20 @@ def answers_of(records: Iterable[Record] | Iterable[Mapping[str, Any]]) -> list[
         if is_timed(r):
             groups.setdefault(case_key(r), []).append(r)
     return [answer_of(group) for group in groups.values()]
+
+
+def answers_by_machine(run: Mapping[str, Any]) -> list[tuple[str | None, list[Answer]]]:
+    """The answers of a run per machine: [(None, answers)] for a run of one machine, else
+    (machine key, its answers) per machine (`eigenbench merge`)."""
+    if not is_multi_machine(run):
+        return [(None, answers_of(run.get("records") or []))]
+    return [(key, answers_of(recs)) for key, recs in records_by_machine(run).items()]
+
+
+def answers_json(run: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """`show --json`'s answers: `Answer.to_dict()`, with `machine_key` in a run of several."""
+    return [
+        {**a.to_dict(), **({} if key is None else {"machine_key": key})}
+        for key, answers in answers_by_machine(run)
+        for a in answers
+    ]

@@ -8,7 +8,8 @@ No matplotlib, no files.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from eigenbench.gate.verdicts import LABEL_ORDER, is_regression
@@ -21,6 +22,7 @@ from eigenbench.report.groups import (
     build_speedups,
     build_sweeps,
 )
+from eigenbench.report.machines import build_across, build_wins, machine_answers, per_machine
 from eigenbench.report.model import (
     ReportModel,
     Roof,
@@ -31,6 +33,13 @@ from eigenbench.report.model import (
 )
 from eigenbench.report.records import block_of, is_num, record_interval, record_median
 from eigenbench.results import Record
+from eigenbench.results.merge import (
+    MACHINE_SEP,
+    is_multi_machine,
+    machine_of_record,
+    machines_of,
+    records_by_machine,
+)
 
 PROBLEM_STATUSES = ("invalid", "failed", "timeout", "interrupted")
 DEFAULT_LIMITS: Mapping[str, int] = {
@@ -250,12 +259,18 @@ def build_model(
         )
     lim = {**DEFAULT_LIMITS, **(limits or {})}
     records = run["records"]
+    by_machine = records_by_machine(run) if is_multi_machine(run) else {}
     rows = tuple(_row(r) for r in records)
+    if by_machine:  # a merged run: each row, chart and answer names its machine
+        rows = tuple(
+            replace(r, id=f"{r.id}{MACHINE_SEP}{machine_of_record(rec, run)}")
+            for r, rec in zip(rows, records, strict=True)
+        )
     counts: dict[str, int] = {}
     for r in rows:
         counts[r.status] = counts.get(r.status, 0) + 1
 
-    all_groups = build_sweeps(records)
+    all_groups = _each(by_machine, records, build_sweeps)
     speedups, cut_speedup = _limit(
         build_speedups(all_groups, reference_impl),
         lim["speedup"],
@@ -265,10 +280,16 @@ def build_model(
         [g for g in all_groups if g.is_sweep], lim["sweep"], lambda g: g.n_points
     )
     phases, cut_phases = _limit(
-        build_phases(records, reference_impl), lim["phases"], lambda g: len(g.bars)
+        _each(by_machine, records, lambda rs: build_phases(rs, reference_impl)),
+        lim["phases"],
+        lambda g: len(g.bars),
     )
-    memory, cut_memory = _limit(build_memory(records), lim["memory"], lambda g: len(g.bars))
-    conv, cut_conv = _limit(build_convergence(records), lim["convergence"], lambda g: len(g.curves))
+    memory, cut_memory = _limit(
+        _each(by_machine, records, build_memory), lim["memory"], lambda g: len(g.bars)
+    )
+    conv, cut_conv = _limit(
+        _each(by_machine, records, build_convergence), lim["convergence"], lambda g: len(g.curves)
+    )
 
     if verdicts is not None:
         vrows: tuple[VerdictRow, ...] | None = _verdict_rows(verdicts)
@@ -286,6 +307,10 @@ def build_model(
         ("command", str(run.get("command") or "—")),
         *flatten(run.get("options") or {}, "options"),
     ]
+    if by_machine:
+        meta.append(("machines", ", ".join(by_machine)))
+        sources = run.get("merged_from") or []
+        meta += [("merged from", f"{s['run_id']} ({s['machine_key']})") for s in sources]
     if baseline is not None:
         meta.append(("baseline run id", str(baseline.get("run_id", "—"))))
     return ReportModel(
@@ -315,8 +340,36 @@ def build_model(
             )
             if n
         },
-        answers=build_answers(records),
-        rooflines=build_rooflines(records, (run.get("env") or {}).get("peaks")),
+        answers=machine_answers(by_machine) if by_machine else build_answers(records),
+        rooflines=_rooflines(run, by_machine),
+        machines=tuple((k, tuple(flatten(env))) for k, env in machines_of(run).items())
+        if by_machine
+        else (),
+        across=build_across(by_machine),
+        wins=build_wins(by_machine),
+    )
+
+
+def _each(
+    by_machine: Mapping[str, Sequence[Record]],
+    records: Sequence[Record],
+    build: Callable[[Sequence[Record]], Iterable[Any]],
+) -> list[Any]:
+    """`build(records)`; in a run of several machines, per machine with titles naming it."""
+    return per_machine(by_machine, build) if by_machine else list(build(records))
+
+
+def _rooflines(
+    run: Mapping[str, Any], by_machine: Mapping[str, Sequence[Record]]
+) -> tuple[RooflineGroup, ...]:
+    """A roofline per device (per machine and device, each with its own peaks)."""
+    if not by_machine:
+        return build_rooflines(run["records"], (run.get("env") or {}).get("peaks"))
+    envs = machines_of(run)
+    return tuple(
+        replace(g, title=f"{key} · {g.title}")
+        for key, recs in by_machine.items()
+        for g in build_rooflines(recs, envs.get(key, {}).get("peaks"))
     )
 
 

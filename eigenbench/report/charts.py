@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from eigenbench.report.files import CHART_KINDS, chart_file_name
+from eigenbench.report.machine_charts import machine_jobs
 from eigenbench.report.model import (
     ConvergenceGroup,
     MemoryGroup,
@@ -459,6 +460,7 @@ def render_charts(model: ReportModel, *, baseline_limit: int = 30) -> list[Chart
     if model.verdicts:
         caption = "Speedup of each case over the baseline; bars right of 1× are faster."
         add("baseline", "", caption, baseline_figure, model.verdicts, baseline_limit)
+    jobs += machine_jobs(model)  # a run of several machines (`eigenbench merge`); else none
     for g in model.sweeps:
         add("sweep", g.title, _sweep_caption(g), sweep_figure, g, colours)
     for sg in model.speedups:

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 
 CHART_KINDS: Mapping[str, str] = {
     "baseline": "against the baseline",
+    "machines": "same case across machines",
+    "wins": "who wins on which machine",
     "sweep": "time vs size",
     "speedup": "speedup",
     "phases": "phases",

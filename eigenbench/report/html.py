@@ -16,7 +16,14 @@ from eigenbench.report.answer_tables import AXES
 from eigenbench.report.build import build_model
 from eigenbench.report.charts import Chart, render_charts
 from eigenbench.report.files import is_chart_file
-from eigenbench.report.model import AnswerRow, AnswerTable, ReportModel, Row, VerdictRow
+from eigenbench.report.model import (
+    AnswerRow,
+    AnswerTable,
+    ReportModel,
+    Row,
+    VerdictRow,
+    WinsTable,
+)
 from eigenbench.results import write_atomic
 from eigenbench.units import fmt_bytes, fmt_ms
 
@@ -148,6 +155,7 @@ def _answer_view(t: AnswerTable) -> dict[str, Any]:
         )
     return {
         "workload": t.workload,
+        "machine": t.machine,
         "shared": " · ".join(shared),
         "columns": t.columns,
         "rows": rows,
@@ -157,6 +165,22 @@ def _answer_view(t: AnswerTable) -> dict[str, Any]:
         "ties": t.n_ties,
         "unanswered": t.n_unanswered,
     }
+
+
+def _wins_view(t: WinsTable) -> dict[str, Any]:
+    """Who wins on which machine for one workload, as the page shows it."""
+    rows = []
+    for values, cells in t.rows:
+        views = [
+            {
+                "state": "none" if winner is None else "win" if winner else "absent",
+                "winner": winner or "",
+                "median": "" if median is None else f"{_ms(median)} ms",
+            }
+            for winner, median in cells
+        ]
+        rows.append((values, views))
+    return {"workload": t.workload, "columns": t.columns, "machines": t.machines, "rows": rows}
 
 
 def _verdict_view(v: VerdictRow) -> dict[str, Any]:
@@ -238,6 +262,7 @@ def render_html(model: ReportModel, charts: Sequence[Chart]) -> str:
         title=f"eigenbench report · {model.run_id}",
         model=model,
         answers=[_answer_view(t) for t in model.answers],
+        wins=[_wins_view(t) for t in model.wins],
         rows=[_row_view(r) for r in model.rows],
         problems=problems,
         expected=[_row_view(r) for r in model.rows if r.expected_invalid],

@@ -256,6 +256,8 @@ class AnswerTable:
     columns: tuple[str, ...]
     fixed: tuple[tuple[str, str], ...]
     rows: tuple[AnswerRow, ...]
+    machine: str | None = None
+    """The machine the cases were timed on, in a run of several (`eigenbench merge`)."""
 
     @property
     def n_ties(self) -> int:
@@ -264,6 +266,54 @@ class AnswerTable:
     @property
     def n_unanswered(self) -> int:
         return sum(r.winner is None for r in self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class MachineDot:
+    """One impl's time on one machine at the case of an `AcrossGroup`."""
+
+    impl: str
+    machine: str
+    median_s: float
+    low_s: float
+    high_s: float
+    valid: bool
+
+
+@dataclass(frozen=True, slots=True)
+class AcrossGroup:
+    """One case of a workload (device, dtype, phase, params) timed on several machines."""
+
+    title: str
+    workload: str
+    machines: tuple[str, ...]
+    dots: tuple[MachineDot, ...]
+
+    @property
+    def caption(self) -> str:
+        return (
+            "The same case on each machine: median time per impl (log scale, bar: 95 %"
+            " interval), one colour per machine; × marks a wrong result."
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WinsTable:
+    """Who wins on which machine for one workload: a row per case (the varying values),
+    per machine the fastest correct impl and its median ("" where the machine did not time
+    the case, None where no impl was correct)."""
+
+    workload: str
+    columns: tuple[str, ...]
+    machines: tuple[str, ...]
+    rows: tuple[tuple[tuple[str, ...], tuple[tuple[str | None, float | None], ...]], ...]
+
+    @property
+    def caption(self) -> str:
+        return (
+            "The fastest correct impl per case (rows) and machine (columns), one colour per"
+            " impl; blank: not timed there."
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +397,12 @@ class ReportModel:
     """Who wins where, one table per workload, in the order the workloads come."""
     rooflines: tuple[RooflineGroup, ...] = ()
     """One roofline per device, when the run has measured peaks and records with throughput."""
+    machines: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
+    """Per machine of a run of several (`eigenbench merge`): its key and its env."""
+    across: tuple[AcrossGroup, ...] = ()
+    """The same case across machines, one group per workload (a run of several machines)."""
+    wins: tuple[WinsTable, ...] = ()
+    """Who wins on which machine, one table per workload (a run of several machines)."""
 
     @property
     def verdict_counts(self) -> tuple[tuple[str, int], ...]:

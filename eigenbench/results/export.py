@@ -5,6 +5,9 @@
   `python -m pyperf stats|compare_to` work on it.
 - github-action-benchmark (`tool: customSmallerIsBetter`): one entry per `ok` record with the
   median as value, the 95 % interval of the median as range, details as extra.
+
+A run of several machines (`eigenbench merge`) names each benchmark `case id @ machine_key`
+and keeps the machine in its metadata (pyperf) or details (github-action).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 
 from eigenbench.errors import ExportError, UsageError
 from eigenbench.results import Record, write_atomic
+from eigenbench.results.merge import MACHINE_SEP, is_multi_machine
 from eigenbench.units import fmt_bytes
 
 FORMATS = ("pyperf", "github-action")
@@ -36,6 +40,11 @@ def _ok_records(run: Mapping[str, Any], fmt: str) -> list[Record]:
             f"run {run.get('run_id')!r} has no ok records with samples; nothing to export as {fmt}"
         )
     return recs
+
+
+def _name(run: Mapping[str, Any], rec: Record) -> str:
+    """The benchmark's name: the case id, and its machine in a run of several."""
+    return rec["id"] + (MACHINE_SEP + rec["machine_key"] if is_multi_machine(run) else "")
 
 
 def _meta_value(v: Any) -> str | int | float | None:
@@ -82,7 +91,7 @@ def to_pyperf(run: Mapping[str, Any]) -> dict[str, Any]:
         params = ",".join(f"{k}={v}" for k, v in (rec.get("params") or {}).items())
         run_meta = _clean(
             {
-                "name": rec["id"],
+                "name": _name(run, rec),
                 "unit": "second",
                 "loops": 1,
                 "eigenbench_suite": rec.get("suite"),
@@ -94,6 +103,7 @@ def to_pyperf(run: Mapping[str, Any]) -> dict[str, Any]:
                 "eigenbench_phase": rec.get("phase"),
                 "eigenbench_version": rec.get("version"),
                 "timer": rec.get("timer"),
+                "eigenbench_machine_key": rec.get("machine_key"),
             }
         )
         pyperf_run: dict[str, Any] = {"metadata": run_meta, "values": values}
@@ -115,7 +125,7 @@ def to_github_action(run: Mapping[str, Any], *, unit: str = "s") -> list[dict[st
         summary = rec.get("summary") or {}
         values = sorted(float(v) for v in rec["samples_s"] if v > 0)
         median = summary.get("median_s", _median(values))
-        entry: dict[str, Any] = {"name": rec["id"], "unit": unit, "value": median / scale}
+        entry: dict[str, Any] = {"name": _name(run, rec), "unit": unit, "value": median / scale}
         low, high = summary.get("ci95_low_s"), summary.get("ci95_high_s")
         if low is not None and high is not None:
             entry["range"] = f"± {(high - low) / 2 / scale:.6g}"
@@ -135,7 +145,7 @@ def to_github_action(run: Mapping[str, Any], *, unit: str = "s") -> list[dict[st
             lines.append(f"peak memory ({memory.get('kind')}): {peak}")
         if rec.get("host_blocking") is not None:
             lines.append(f"host blocking: {str(rec['host_blocking']).lower()}")
-        lines.append(f"machine: {env.get('machine_key')}")
+        lines.append(f"machine: {rec.get('machine_key') or env.get('machine_key')}")
         lines.append(f"version: {rec.get('version')}")
         entry["extra"] = "\n".join(lines)
         entries.append(entry)

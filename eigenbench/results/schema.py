@@ -18,7 +18,9 @@ Format history (one line per schema version):
   binding roof, `bound`, `floor_s`, `below_floor`), added compatibly; optional per-record
   `dispatch` (what one profiled call ran: op, kernel and host-sync counts, or null with
   `dispatch_reason`) and `graph` (`--graph`: CUDA-graph replay time beside event time, or why
-  the call is not capturable), added compatibly.
+  the call is not capturable), added compatibly; optional per-record `machine_key` and
+  top-level `machines` (machine key → that machine's env) and `merged_from` (the source runs)
+  of `eigenbench merge`, added compatibly.
 """
 
 from __future__ import annotations
@@ -151,6 +153,7 @@ RECORD_SCHEMA: dict[str, Any] = {
     ],
     "properties": {
         "reference_impl": {"type": "string"},
+        "machine_key": {"type": "string", "minLength": 1},
         "expected_invalid": {"type": "string"},
         "host_load": {
             "oneOf": [
@@ -223,6 +226,17 @@ RECORD_SCHEMA: dict[str, Any] = {
     },
 }
 
+ENV_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["machine_key", "cpu", "gpu", "packages", "git_commit"],
+    "properties": {
+        "machine_key": {"type": "string", "minLength": 1},
+        "gpu": {"type": ["object", "null"]},
+        "packages": {"type": "object"},
+        "peaks": {"type": "object"},
+    },
+}
+
 RUN_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -244,14 +258,18 @@ RUN_SCHEMA: dict[str, Any] = {
         "finished": _STR_OR_NULL,
         "status": {"enum": list(RUN_STATUSES)},
         "command": {"type": "string"},
-        "env": {
-            "type": "object",
-            "required": ["machine_key", "cpu", "gpu", "packages", "git_commit"],
-            "properties": {
-                "machine_key": {"type": "string", "minLength": 1},
-                "gpu": {"type": ["object", "null"]},
-                "packages": {"type": "object"},
-                "peaks": {"type": "object"},
+        "env": ENV_SCHEMA,
+        "machines": {"type": "object", "additionalProperties": ENV_SCHEMA},
+        "merged_from": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["run_id", "machine_key"],
+                "properties": {
+                    "run_id": {"type": "string"},
+                    "machine_key": {"type": "string"},
+                    "file": _STR_OR_NULL,
+                },
             },
         },
         "options": {"type": "object"},
@@ -326,6 +344,7 @@ class Record(RecordFields, total=False):
     dispatch: dict[str, Any] | None
     dispatch_reason: str
     graph: dict[str, Any]
+    machine_key: str
 
 
 def new_run_id(started: dt.datetime) -> str:
