@@ -93,6 +93,7 @@ def _run_options(args: argparse.Namespace, devices: tuple[str, ...]) -> Any:
             isolate=args.isolate,
             graph=args.graph,
             rounds=args.rounds,
+            dispatch=not getattr(args, "no_dispatch", False),
         )
     except ValueError as exc:
         raise UsageError(f"eigenbench {args.command}: --rounds: {exc}") from None

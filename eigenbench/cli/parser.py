@@ -43,6 +43,11 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="CUDA cases: also time CUDA-graph replays of the call (launch overhead = event "
         "time - graph time), or record why it cannot be captured",
     )
+    p.add_argument(
+        "--no-dispatch",
+        action="store_true",
+        help="do not profile one extra call per case for its dispatch fingerprint",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
     _add_measure_arguments(p)

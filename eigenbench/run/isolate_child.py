@@ -71,8 +71,10 @@ def _run_child(args: argparse.Namespace, inherited: int) -> dict[str, Any]:
     rss_before = status_bytes("VmRSS")
     marker = {"rss_before_bytes": rss_before, "inherited_maxrss_bytes": inherited}
     write_atomic(args.started, json.dumps(marker))
+    before_profiler: list[int | None] = []  # the profiler's own memory is not the case's
+    runner.before_dispatch = lambda: before_profiler.append(status_bytes("VmHWM"))
     record = runner.run_case(case)
-    peak = status_bytes("VmHWM") if hwm_reset else None
+    peak = (before_profiler or [status_bytes("VmHWM")])[0] if hwm_reset else None
     return {"record": record, "rss_before_bytes": rss_before, "peak_rss_bytes": peak}
 
 

@@ -21,6 +21,8 @@ class RunOptions:
     seed: int = 0
     memory: bool = True
     host_blocking: bool = True
+    dispatch: bool = True
+    """Profile one extra untimed call per case for its `dispatch` fingerprint."""
     isolate: bool = False
     """Run each case in a child process (own peak RSS; killed when it overruns its budget)."""
     graph: bool = False

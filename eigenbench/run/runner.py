@@ -21,6 +21,7 @@ from typing import Any
 from eigenbench.env import cuda_available
 from eigenbench.measure import hostload
 from eigenbench.measure.clocks import Clock, clock_for
+from eigenbench.measure.dispatch import probe_dispatch
 from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_current_gpu
 from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure, per_round
 from eigenbench.measure.memory import peak_memory
@@ -111,6 +112,8 @@ class Runner:
         """Why CUDA cases can no longer run in this process (a sticky CUDA error), or None."""
         self.on_record = on_record
         self.now_utc = now_utc
+        self.before_dispatch: Callable[[], None] | None = None
+        """Called just before the dispatch probe (the isolate child reads its peak RSS)."""
         self._references: dict[tuple[Any, ...], Any] = {}
         self._blocked: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
         started = now_utc()
@@ -372,14 +375,15 @@ class Runner:
         return self._probe(case, timed.step, record)
 
     def _probe(self, case: Case, fn: Any, record: Record) -> Record:
-        """Add peak memory and (on CUDA) host-blocking, each from one extra untimed call.
+        """Add peak memory, (on CUDA) host-blocking and the dispatch fingerprint, each from
+        one extra untimed call.
 
-        A case past its time budget gets neither: each probe would be one more call as
+        A case past its time budget gets none: each probe would be one more call as
         long as the ones that overran.
         """
         if record["status"] == "timeout":
             record.setdefault("warnings", []).append(
-                "memory and host-blocking not probed: the case ran out of time"
+                "memory, host-blocking and dispatch not probed: the case ran out of time"
             )
             return record
         if self.options.memory:
@@ -391,6 +395,13 @@ class Runner:
             probe = detect_host_blocking(fn, call_s=summary["median_s"] if summary else None)
             record["host_blocking"] = probe["host_blocking"]
             record["host_blocking_evidence"] = probe["evidence"]
+        if self.options.dispatch:
+            if self.before_dispatch is not None:
+                self.before_dispatch()
+            dispatch, why = probe_dispatch(fn, case.device)
+            record["dispatch"] = None if dispatch is None else dict(dispatch)
+            if why is not None:
+                record["dispatch_reason"] = why
         return record
 
 

@@ -1,0 +1,164 @@
+"""What a call ran, under `torch.profiler`: the record's `dispatch` fingerprint (one untimed
+call) and the rows of `eigenbench profile` (warm calls).
+
+The calls run inside a `record_function` marker; on CUDA the device is synchronised before
+the profile (no earlier kernel leaks in) and after the calls, still inside the profile (every
+kernel is seen, CuPy's too: CUPTI sees them all) but outside the marker (that synchronisation
+is not the call's). The counting itself is pure: `eigenbench.measure.kernel_names`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eigenbench.measure.kernel_names import (
+    DEVICE_KINDS,
+    MARKER,
+    Dispatch,
+    EventKind,
+    TraceEvent,
+    fingerprint,
+    group_kernel_name,
+    in_call,
+    is_op,
+)
+
+_ACTIVITY: dict[str, EventKind] = {
+    "cpu_op": "op",
+    "cuda_runtime": "runtime",
+    "cuda_driver": "runtime",
+    "kernel": "kernel",
+    "gpu_memcpy": "memcpy",
+    "gpu_memset": "memset",
+    "user_annotation": "annotation",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRow:
+    """One line of `eigenbench profile`'s table: an op or a kernel group over all calls."""
+
+    kind: str
+    """"op" or "kernel" (copies and sets included)."""
+    name: str
+    count: int
+    self_cpu_us: float
+    device_us: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "count": self.count,
+            "self_cpu_us": round(self.self_cpu_us, 3),
+            "device_us": round(self.device_us, 3),
+        }
+
+
+def profile_calls(fn: Callable[[], Any], device: str, calls: int = 1) -> Any:
+    """`calls` calls of `fn` under torch.profiler (CPU, and CUDA activity on CUDA); the
+    finished profiler object (`.events()`, `.export_chrome_trace(path)`)."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    activities = [ProfilerActivity.CPU]
+    if device == "cuda":
+        activities.append(ProfilerActivity.CUDA)
+        _synchronize()
+    with profile(activities=activities) as prof:
+        with record_function(MARKER):
+            for _ in range(calls):
+                fn()
+        if device == "cuda":
+            _synchronize()
+    return prof
+
+
+def _synchronize() -> None:
+    import torch
+
+    torch.cuda.synchronize()  # the whole device: CuPy's streams too
+
+
+def trace_events(events: Iterable[Any]) -> list[TraceEvent]:
+    """Profiler `FunctionEvent`s as `TraceEvent`s (parents from `cpu_parent`)."""
+    out = []
+    for e in events:
+        kind = event_kind(e)
+        parents = []
+        parent = getattr(e, "cpu_parent", None)
+        while parent is not None:
+            parents.append(str(parent.name))
+            parent = getattr(parent, "cpu_parent", None)
+        span = e.time_range
+        device = kind in DEVICE_KINDS
+        out.append(
+            TraceEvent(
+                name=str(e.name),
+                kind=kind,
+                start_us=float(span.start),
+                end_us=float(span.end),
+                parents=tuple(parents),
+                self_cpu_us=0.0 if device else float(getattr(e, "self_cpu_time_total", 0) or 0),
+                device_us=float(span.end - span.start)
+                if device
+                else float(getattr(e, "self_device_time_total", 0) or 0),
+            )
+        )
+    return out
+
+
+def event_kind(e: Any) -> EventKind:
+    """The kind of a profiler event: by its activity type, else by device and annotation."""
+    activity = getattr(e, "activity_type", None)
+    if activity in _ACTIVITY:
+        return _ACTIVITY[activity]
+    if activity is not None:
+        return "other"  # python functions, device-side annotations, …
+    if getattr(e, "is_user_annotation", False):
+        return "annotation"
+    if str(getattr(e, "device_type", "")).endswith("CUDA"):
+        return "kernel"
+    return "op" if is_op(str(e.name)) else "other"
+
+
+def probe_dispatch(
+    fn: Callable[[], Any],
+    device: str,
+    *,
+    profile: Callable[[Callable[[], Any], str, int], Any] = profile_calls,
+) -> tuple[Dispatch | None, str | None]:
+    """One profiled call: (its fingerprint, None), or (None, why nothing was recorded).
+    A profiler failure is a reason, never an exception."""
+    try:
+        prof = profile(fn, device, 1)
+        events = trace_events(prof.events())
+    except Exception as exc:  # the measurement stands; only the fingerprint is lost
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return None, f"profiler failed: {type(exc).__name__}: {text[:200]}"
+    found = fingerprint(events, device, calls=1)
+    if found is None:
+        return None, "no torch op and no CUDA kernel recorded (NumPy/SciPy or pure Python code)"
+    return found, None
+
+
+def profile_rows(events: Sequence[TraceEvent], top: int) -> list[ProfileRow]:
+    """Ops and kernel groups inside the calls with their counts and self times, the most
+    time-consuming `top` first (ties by name)."""
+    acc: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
+    for e in in_call(events):
+        if e.kind in DEVICE_KINDS:
+            key = ("kernel", group_kernel_name(e.name, e.kind))
+        elif e.kind == "op" and is_op(e.name):
+            key = ("op", e.name)
+        else:
+            continue
+        row = acc[key]
+        row[0] += 1
+        row[1] += e.self_cpu_us
+        row[2] += e.device_us
+    rows = [ProfileRow(k, n, int(v[0]), v[1], v[2]) for (k, n), v in acc.items()]
+    rows.sort(key=lambda r: (-(r.self_cpu_us + r.device_us), r.kind, r.name))
+    return rows[:top]
