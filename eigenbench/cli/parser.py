@@ -20,6 +20,7 @@ from eigenbench.cli.commands import (
     cmd_show,
 )
 from eigenbench.cli.merge import add_merge_parser
+from eigenbench.cli.profile import add_profile_parser
 from eigenbench.errors import UsageError
 from eigenbench.gate.baseline import DEFAULT_KEEP
 
@@ -271,4 +272,6 @@ def build_parser() -> argparse.ArgumentParser:
     env.add_argument("--json", action="store_true")
     env.add_argument("--key", action="store_true", help="only the machine key (baseline folder)")
     env.set_defaults(func=cmd_env)
+
+    add_profile_parser(sub)
     return p
