@@ -91,8 +91,8 @@ def resolve_case(case_id: str, device: str | None) -> Case:
     found: dict[str, Case] = {}
     for suite in suites:
         for quick in (False, True):
-            for case in expand(suite, devices=(wanted,), quick=quick):
-                found.setdefault(case.id, case)
+            for c in expand(suite, devices=(wanted,), quick=quick):
+                found.setdefault(c.id, c)
     case = found.get(case_id)
     if case is None:
         near = difflib.get_close_matches(case_id, list(found), n=3, cutoff=0.5)
