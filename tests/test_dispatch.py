@@ -315,3 +315,40 @@ def test_a_scipy_spearman_case_records_null_with_a_reason(tmp_path: Path) -> Non
     rec = runner.run_case(cases[0])
     assert rec["status"] == "ok"
     assert rec["dispatch"] is None and "NumPy/SciPy" in rec["dispatch_reason"]
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def test_the_report_shows_each_cases_dispatch_path_or_why_not() -> None:
+    from factories import make_record, make_run
+
+    from eigenbench.report import build_model, render_html
+
+    cuda = {
+        "tool": "torch.profiler",
+        "calls": 1,
+        "ops": {"aten::linalg_eigvalsh": 1, "aten::_linalg_eigh": 1},
+        "kernels": {"syevd_kernel": 500},
+        "syncs": {"stream_sync": 500},
+        "short": "aten::linalg_eigvalsh ×1 · syevd_kernel ×500 · 500 syncs",
+    }
+    run = make_run(
+        [
+            make_record(impl="torch", device="cuda", dispatch=cuda),
+            make_record(impl="numpy", dispatch=None, dispatch_reason="no torch op recorded"),
+            make_record(impl="scipy"),  # an older run: no probe
+        ]
+    )
+    model = build_model(run)
+    rows = {r.impl: r for r in model.rows}
+    assert rows["torch"].dispatch == cuda["short"]
+    assert rows["torch"].dispatch_detail == (
+        "ops: aten::_linalg_eigh ×1, aten::linalg_eigvalsh ×1; syncs: stream_sync ×500"
+    )
+    assert rows["numpy"].dispatch is None
+    assert rows["numpy"].dispatch_detail == "no torch op recorded"
+    assert rows["scipy"].dispatch is None and rows["scipy"].dispatch_detail is None
+    page = render_html(model, [])
+    assert "syevd_kernel ×500 · 500 syncs" in page
+    assert 'title="no torch op recorded"' in page

@@ -31,7 +31,13 @@ from eigenbench.report.model import (
     Row,
     VerdictRow,
 )
-from eigenbench.report.records import block_of, is_num, record_interval, record_median
+from eigenbench.report.records import (
+    block_of,
+    dispatch_texts,
+    is_num,
+    record_interval,
+    record_median,
+)
 from eigenbench.results import Record
 from eigenbench.results.merge import (
     MACHINE_SEP,
@@ -87,6 +93,7 @@ def _row(rec: Record) -> Row:
     elif isinstance(warnings, Sequence):
         notes.extend(str(w) for w in warnings)
     peak = mem.get("peak_bytes")
+    dispatch, dispatch_detail = dispatch_texts(rec)
     return Row(
         id=str(rec["id"]),
         suite=str(rec.get("suite", "")),
@@ -111,6 +118,8 @@ def _row(rec: Record) -> Row:
         notes=tuple(notes),
         expected_invalid=rec.get("expected_invalid") if rec["status"] == "invalid" else None,
         under_load=under_load(rec),
+        dispatch=dispatch,
+        dispatch_detail=dispatch_detail,
     )
 
 

@@ -93,6 +93,8 @@ def _row_view(r: Row) -> dict[str, Any]:
         "memory_sort": _num(r.peak_bytes),
         "memory_kind": r.memory_kind or "",
         "blocking": blocking,
+        "dispatch": r.dispatch or "—",
+        "dispatch_title": r.dispatch_detail or "",
         "validation": validation,
         "validation_sort": _num(r.max_rel_err),
         "validation_bad": val_bad,

@@ -345,6 +345,10 @@ class Row:
     """Why this impl is wrong on purpose (declared by its suite), when it is invalid."""
     under_load: bool = False
     """Measured while other processes kept the machine busy: its timing is uncertain."""
+    dispatch: str | None = None
+    """What one profiled call ran, in short (`aten::linalg_eigh ×1 · syevjBatched ×1 · 0 syncs`)."""
+    dispatch_detail: str | None = None
+    """Its most frequent ops and syncs, or why nothing was recorded."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,3 +58,19 @@ def block_of(rec: Record, name: str) -> Mapping[str, Any]:
     """A record's sub-object (`memory`, `validation`, `convergence`), or {} where it has none."""
     value: Any = rec.get(name)
     return value if isinstance(value, Mapping) else {}
+
+
+def dispatch_texts(rec: Record) -> tuple[str | None, str | None]:
+    """What one profiled call ran, for a table cell and its tooltip: the short form and the
+    most frequent ops and syncs; (None, the reason) where nothing was recorded; (None, None)
+    for a record without a probe (an older run, `--no-dispatch`, a timed-out case)."""
+    d = rec.get("dispatch")
+    if not isinstance(d, Mapping):
+        reason = rec.get("dispatch_reason")
+        return None, str(reason) if reason else None
+    ops = sorted((d.get("ops") or {}).items(), key=lambda kv: (-kv[1], kv[0]))[:8]
+    syncs = sorted((d.get("syncs") or {}).items())
+    detail = "ops: " + (", ".join(f"{k} ×{v}" for k, v in ops) or "none")
+    if syncs:
+        detail += "; syncs: " + ", ".join(f"{k} ×{v}" for k, v in syncs)
+    return str(d.get("short") or ""), detail
