@@ -407,8 +407,8 @@ def test_an_impl_that_turns_wrong_while_timed_is_invalid(tmp_path: Path) -> None
     suite = Suite("s", (workload(Impl("flaky", turns_wrong), grid=[{"n": 4}]),))
     (rec,) = run(suite, tmp_path, devices=("cpu",), clock=FakeClock(1e-3))["records"]
     assert rec["status"] == "invalid"
-    # the check is the call after the timed ones; the memory probe's call comes after it
-    assert rec["reason"].startswith(f"wrong after {calls['n'] - 1} calls:")
+    # the check is the call after the timed ones; the memory and dispatch probes' come after
+    assert rec["reason"].startswith(f"wrong after {calls['n'] - 2} calls:")
     steady = Suite("s", (workload(Impl("torch", torch.linalg.eigvalsh), grid=[{"n": 4}]),))
     (ok,) = run(steady, tmp_path, devices=("cpu",), clock=FakeClock(1e-3))["records"]
     assert ok["status"] == "ok"
