@@ -55,7 +55,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
             prof.export_chrome_trace(str(trace))
         except OSError as exc:
             raise UsageError(f"eigenbench profile: --out {trace}: {exc.strerror or exc}") from None
-    events = trace_events(prof.events())
+    events = trace_events(prof.function_events)
     rows = profile_rows(events, args.top)
     dispatch = fingerprint(events, case.device, calls=args.calls)
     if args.json:

@@ -59,15 +59,18 @@ class ProfileRow:
 
 
 def profile_calls(fn: Callable[[], Any], device: str, calls: int = 1) -> Any:
-    """`calls` calls of `fn` under torch.profiler (CPU, and CUDA activity on CUDA); the
-    finished profiler object (`.events()`, `.export_chrome_trace(path)`)."""
-    from torch.profiler import ProfilerActivity, profile, record_function
+    """`calls` calls of `fn` under torch's Kineto profiler (CPU, and CUDA activity on CUDA);
+    the finished profiler object (`.function_events`, `.export_chrome_trace(path)`).
 
-    activities = [ProfilerActivity.CPU]
+    `torch.autograd.profiler.profile`, the engine behind `torch.profiler.profile`: the
+    latter's first use imports torch._inductor and dynamo (1.5 s idle, 5 s on a loaded
+    2-core machine) only to read a CUDA-graph setting, a cost every `--isolate` child paid.
+    """
+    from torch.autograd.profiler import profile, record_function
+
     if device == "cuda":
-        activities.append(ProfilerActivity.CUDA)
         _synchronize()
-    with profile(activities=activities) as prof:
+    with profile(use_kineto=True, use_device="cuda" if device == "cuda" else None) as prof:
         with record_function(MARKER):
             for _ in range(calls):
                 fn()
@@ -134,7 +137,7 @@ def probe_dispatch(
     A profiler failure is a reason, never an exception."""
     try:
         prof = profile(fn, device, 1)
-        events = trace_events(prof.events())
+        events = trace_events(prof.function_events)
     except Exception as exc:  # the measurement stands; only the fingerprint is lost
         text = " ".join(str(exc).split()) or type(exc).__name__
         return None, f"profiler failed: {type(exc).__name__}: {text[:200]}"
