@@ -352,3 +352,18 @@ def test_the_report_shows_each_cases_dispatch_path_or_why_not() -> None:
     page = render_html(model, [])
     assert "syevd_kernel ×500 · 500 syncs" in page
     assert 'title="no torch op recorded"' in page
+
+
+@pytest.mark.gpu
+def test_a_cuda_fingerprint_is_deterministic_and_leaves_out_the_harness_sync() -> None:
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    g = torch.randn(64, 40, 40, device="cuda")
+    a = g + g.mT
+    first, why = probe_dispatch(lambda: torch.linalg.eigvalsh(a), "cuda")
+    second, _ = probe_dispatch(lambda: torch.linalg.eigvalsh(a), "cuda")
+    assert why is None and first is not None and second is not None
+    assert first["kernels"] and first["kernels"] == second["kernels"]
+    assert first["ops"] == second["ops"] and first["syncs"] == second["syncs"]
+    plain, _ = probe_dispatch(lambda: a + 1, "cuda")  # no host sync of its own
+    assert plain is not None and plain["syncs"] == {} and plain["kernels"]
