@@ -5,6 +5,10 @@ The calls run inside a `record_function` marker; on CUDA the device is synchroni
 the profile (no earlier kernel leaks in) and after the calls, still inside the profile (every
 kernel is seen, CuPy's too: CUPTI sees them all) but outside the marker (that synchronisation
 is not the call's). The counting itself is pure: `eigenbench.measure.kernel_names`.
+
+On CUDA, Kineto leaves CUPTI attached after a profile unless `TEARDOWN_CUPTI=1`
+(pytorch#144455): cases timed later in the same process may then launch more slowly;
+`--isolate` or `--no-dispatch` avoid that until it is measured on a GPU.
 """
 
 from __future__ import annotations
