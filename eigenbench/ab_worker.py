@@ -60,6 +60,7 @@ class Side:
             return {"median_s": self.runner.round_again(case, self.records[case.id])}
         if op == "run":
             if len(self.records) == len(self.cases) and self.runner.run_doc["finished"] is None:
+                self.runner.fingerprint_deferred()
                 self.runner.finish("complete")
             return {"run": self.runner.run_doc}
         raise EigenbenchError(f"ab worker: unknown op {op!r}")

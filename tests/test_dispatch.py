@@ -3,6 +3,7 @@ included), the real CPU profiler's determinism, and the runner's `dispatch` per 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -253,6 +254,52 @@ def test_each_record_gets_its_dispatch_or_a_reason(tmp_path: Path) -> None:
     assert "dispatch_reason" not in torch_rec
     assert numpy_rec["dispatch"] is None and "NumPy" in numpy_rec["dispatch_reason"]
     assert load_run(tmp_path / "run.json")["records"][0]["dispatch"] == torch_rec["dispatch"]
+
+
+def test_cuda_cases_are_profiled_only_after_every_case_is_timed(tmp_path: Path) -> None:
+    """Kineto may leave CUPTI attached after a CUDA profile (pytorch#144455): no CUDA
+    fingerprint is taken before the run's last timed sample; CPU cases are profiled at once."""
+    events: list[str] = []
+
+    class LoggingClock(FakeClock):
+        def time(self, fn: Any, number: int) -> float:
+            events.append("time")
+            return float(super().time(fn, number))
+
+    def probe(fn: Any, device: str) -> tuple[Any, str | None]:
+        events.append(f"probe {device}")
+        return None, "fake"
+
+    both = frozenset({"cpu", "cuda"})
+    suite = Suite(
+        "s",
+        (
+            dataclasses.replace(
+                _suite().workloads[0], impls=(Impl("torch", torch.linalg.eigvalsh, devices=both),)
+            ),
+        ),
+    )
+    runner = Runner(
+        env=RUN_ENV,
+        options=RunOptions(
+            devices=("cuda", "cpu"), measure=FAST, host_blocking=False, memory=False
+        ),
+        out_path=tmp_path / "run.json",
+        command="test",
+        clock_factory=lambda c: LoggingClock(1e-3),
+        has_cuda=lambda: True,
+        clock_watch=lambda: None,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("eigenbench.run.runner.probe_dispatch", probe)
+        doc = runner.run(expand(suite, devices=("cuda", "cpu"), quick=False))
+    last_time = max(i for i, e in enumerate(events) if e == "time")
+    assert events.index("probe cuda") > last_time
+    # the CUDA case ran first, the CPU one after it was profiled at once
+    assert [r["device"] for r in doc["records"]] == ["cuda", "cpu"]
+    assert events[-2:] == ["probe cpu", "probe cuda"]
+    assert all(r["dispatch_reason"] == "fake" for r in doc["records"])
+    assert load_run(tmp_path / "run.json")["records"][0]["dispatch_reason"] == "fake"
 
 
 def test_no_dispatch_option_leaves_records_without_it(tmp_path: Path) -> None:

@@ -7,8 +7,8 @@ kernel is seen, CuPy's too: CUPTI sees them all) but outside the marker (that sy
 is not the call's). The counting itself is pure: `eigenbench.measure.kernel_names`.
 
 On CUDA, Kineto leaves CUPTI attached after a profile unless `TEARDOWN_CUPTI=1`
-(pytorch#144455): cases timed later in the same process may then launch more slowly;
-`--isolate` or `--no-dispatch` avoid that until it is measured on a GPU.
+(pytorch#144455), which may slow the launches of anything timed later in the process: the
+runner therefore profiles CUDA cases only after every case of the run is timed.
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ def _run_child(args: argparse.Namespace, inherited: int) -> dict[str, Any]:
     write_atomic(args.started, json.dumps(marker))
     before_profiler: list[int | None] = []  # the profiler's own memory is not the case's
     runner.before_dispatch = lambda: before_profiler.append(status_bytes("VmHWM"))
+    runner.cuda_dispatch_last = False  # one case per process: nothing is timed after it
     record = runner.run_case(case)
     peak = (before_profiler or [status_bytes("VmHWM")])[0] if hwm_reset else None
     return {"record": record, "rss_before_bytes": rss_before, "peak_rss_bytes": peak}

@@ -114,6 +114,10 @@ class Runner:
         self.now_utc = now_utc
         self.before_dispatch: Callable[[], None] | None = None
         """Called just before the dispatch probe (the isolate child reads its peak RSS)."""
+        self.cuda_dispatch_last = True
+        """Profile CUDA cases only once every case is timed: Kineto may leave CUPTI attached
+        after a CUDA profile (pytorch#144455), slowing the launches of cases timed later."""
+        self._dispatch_later: list[Case] = []
         self._references: dict[tuple[Any, ...], Any] = {}
         self._blocked: list[tuple[tuple[str, ...], dict[str, Any], str]] = []
         started = now_utc()
@@ -151,6 +155,7 @@ class Runner:
                 self.add(self.run_case(current), i, len(todo))
             current = None
             self._more_rounds(todo)
+            self.fingerprint_deferred()
         except KeyboardInterrupt:
             if current is not None and current.id not in {r["id"] for r in self.run_doc["records"]}:
                 self.add(
@@ -396,13 +401,39 @@ class Runner:
             record["host_blocking"] = probe["host_blocking"]
             record["host_blocking_evidence"] = probe["evidence"]
         if self.options.dispatch:
-            if self.before_dispatch is not None:
-                self.before_dispatch()
-            dispatch, why = probe_dispatch(fn, case.device)
-            record["dispatch"] = None if dispatch is None else dict(dispatch)
-            if why is not None:
-                record["dispatch_reason"] = why
+            if case.device == "cuda" and self.cuda_dispatch_last:
+                self._dispatch_later.append(case)
+            else:
+                self._add_dispatch(case, fn, record)
         return record
+
+    def _add_dispatch(self, case: Case, fn: Any, record: Record) -> None:
+        if self.before_dispatch is not None:
+            self.before_dispatch()
+        dispatch, why = probe_dispatch(fn, case.device)
+        record["dispatch"] = None if dispatch is None else dict(dispatch)
+        if why is not None:
+            record["dispatch_reason"] = why
+
+    def fingerprint_deferred(self) -> None:
+        """The CUDA cases' fingerprints, after every timed sample of the run (fresh inputs)."""
+        by_id = {r["id"]: r for r in self.run_doc["records"]}
+        for case in self._dispatch_later:
+            if self.cuda_lost:
+                break
+            record = by_id[case.id]
+            try:
+                fn = case.workload.bind(case.impl, self._inputs(case), case.phase)
+                if case.workload.kind == "convergence":
+                    fn = fn().step
+                self._add_dispatch(case, fn, record)
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # the measurement stands; only the fingerprint is lost
+                record["dispatch"] = None
+                record["dispatch_reason"] = f"not profiled: {one_line(exc)}"
+        self._dispatch_later.clear()
+        self._save()
 
 
 def slower_while_following(record: Record, factor: float = 2.0) -> str | None:
