@@ -13,8 +13,12 @@ runner therefore profiles CUDA cases only after every case of the run is timed.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,13 +78,42 @@ def profile_calls(fn: Callable[[], Any], device: str, calls: int = 1) -> Any:
 
     if device == "cuda":
         _synchronize()
-    with profile(use_kineto=True, use_device="cuda" if device == "cuda" else None) as prof:
+    with (
+        _without_usdt_lines(),
+        profile(use_kineto=True, use_device="cuda" if device == "cuda" else None) as prof,
+    ):
         with record_function(MARKER):
             for _ in range(calls):
                 fn()
         if device == "cuda":
             _synchronize()
     return prof
+
+
+@contextlib.contextmanager
+def _without_usdt_lines() -> Iterator[None]:
+    """Keep the lines Kineto's C++ writes to fd 2 at each profiler start and stop
+    (`USDT:… profiler_start`) off the terminal; every other line written meanwhile (the
+    call's own warnings) is passed on once the profile ends."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (e.g. a captured stream): leave it be
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            kept = [ln for ln in caught.read().splitlines(True) if not ln.startswith(b"USDT:")]
+            if kept:
+                os.write(2, b"".join(kept))
 
 
 def _synchronize() -> None:
