@@ -18,7 +18,9 @@ Format history (one line per schema version):
   binding roof, `bound`, `floor_s`, `below_floor`), added compatibly; optional per-record
   `dispatch` (what one profiled call ran: op, kernel and host-sync counts, or null with
   `dispatch_reason`) and `graph` (`--graph`: CUDA-graph replay time beside event time, or why
-  the call is not capturable), added compatibly.
+  the call is not capturable), added compatibly; optional top-level `shards` (a sharded run,
+  `run --workers`/`--executor`/`--shard`: per shard its index, count, cases, host, GPU,
+  `CUDA_VISIBLE_DEVICES` and how it ended), added compatibly.
 """
 
 from __future__ import annotations
@@ -126,6 +128,23 @@ GRAPH_SCHEMA: dict[str, Any] = {
         "replays": {"type": "integer", "minimum": 0},
     },
 }
+
+SHARD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["index", "count"],
+    "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "count": {"type": "integer", "minimum": 1},
+        "cases": {"type": "integer", "minimum": 0},
+        "host": _STR_OR_NULL,
+        "cuda_visible_devices": _STR_OR_NULL,
+        "gpu": {"type": ["object", "null"]},
+        "torch_threads": {"type": ["integer", "null"]},
+        "status": {"enum": ["running", "complete", "interrupted", "died"]},
+        "error": _STR_OR_NULL,
+    },
+}
+"""One shard of a sharded run: which part of the cases, where it ran, how it ended."""
 
 RECORD_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -272,6 +291,7 @@ RUN_SCHEMA: dict[str, Any] = {
                 "setup": {"type": "object"},
             },
         },
+        "shards": {"type": "array", "items": SHARD_SCHEMA},
         "records": {"type": "array", "items": RECORD_SCHEMA},
     },
 }
