@@ -143,7 +143,9 @@ def run_workers(
             cuda_visible_devices=slots[i],
             threads=threads,
         )
-        for i, shard in enumerate(split_cases(todo, args.workers, shard_weights(todo, runner.options)))
+        for i, shard in enumerate(
+            split_cases(todo, args.workers, shard_weights(todo, runner.options))
+        )
         if shard
     ]
     runner.out_path = out
@@ -249,9 +251,9 @@ def slurm_script(
     ):
         if value is not None:
             lines.append(f"#SBATCH {flag}={value}")
-    lines.append("# estimated time per shard: " + ", ".join(
-        f"{i}: {fmt(t)}" for i, t in enumerate(totals)
-    ))
+    lines.append(
+        "# estimated time per shard: " + ", ".join(f"{i}: {fmt(t)}" for i, t in enumerate(totals))
+    )
     lines += [
         "set -euo pipefail",
         "mkdir -p results/runs",

@@ -59,7 +59,7 @@ def import_submitit() -> Any:
 
 
 def cluster_here() -> str:
-    """"slurm" when submitit would submit to Slurm from here, else "local"."""
+    """ "slurm" when submitit would submit to Slurm from here, else "local"."""
     submitit = import_submitit()
     try:
         return str(submitit.AutoExecutor.which())

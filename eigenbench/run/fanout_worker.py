@@ -83,9 +83,7 @@ def run_shard(job: ShardJob) -> str:
     suites = [load_suite(name, folder) for name in job.suites]
     wanted = set(job.case_ids)
     cases = [
-        c
-        for c in cases_of(suites, devices=options.devices, quick=options.quick)
-        if c.id in wanted
+        c for c in cases_of(suites, devices=options.devices, quick=options.quick) if c.id in wanted
     ]
     gpu = gpu_info() if "cuda" in options.devices and cuda_available() else None
     env = {**job.env, "cpu": {**job.env.get("cpu", {}), "torch_threads": torch.get_num_threads()}}
