@@ -196,6 +196,8 @@ def test_shard_i_of_k_runs_its_part_and_notes_the_shard(suites: Path, tmp_path: 
     assert parts[0] | parts[1] == every
     assert not parts[0] & parts[1]
     assert main([*base, "--shard", "2/2"]) == 2
+    assert main([*base, "--shard", "0/2", "--workers", "2"]) == 2
+    assert main([*base, "--workers", "0"]) == 2
 
 
 def test_a_dying_shard_is_reported_and_its_cases_rerun_by_resume(
@@ -374,3 +376,124 @@ def test_shards_field_is_checked_by_the_schema() -> None:
     run["shards"] = [{"index": 0, "count": 0}]
     with pytest.raises(Exception, match="shards"):
         validate_run(run)
+
+
+# ------------------------------------------------------------------ the merge, without processes
+
+
+class _Done:
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> str:
+        if self.error is not None:
+            raise self.error
+        return "complete"
+
+    def cancel(self) -> bool:
+        return False
+
+
+class _Launched:
+    def __init__(self, handles: list[_Done]) -> None:
+        self.handles = handles
+        self.closed = False
+
+    def kill(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_fanout_merges_parts_in_run_order_and_records_a_dead_shards_cases(
+    suites: Path, tmp_path: Path
+) -> None:
+    from eigenbench.results import save_run
+    from eigenbench.run.fanout import Fanout
+    from eigenbench.run.fanout_worker import ShardJob
+    from eigenbench.run.options import RunOptions
+    from eigenbench.run.records import base_record
+    from eigenbench.run.runner import Runner
+
+    cases = cases_of([load_suite("shardy")], devices=("cpu",), quick=False)
+    options = RunOptions()
+    env = make_run([])["env"]
+    runner = Runner(env=env, options=options, out_path=tmp_path / "run.json", command="test")
+    shards = split_cases(cases, 2)
+    jobs = [
+        ShardJob(
+            i,
+            2,
+            ("shardy",),
+            str(suites),
+            tuple(c.id for c in s),
+            options.to_dict(),
+            str(tmp_path / f"shard-{i}.json"),
+            "test",
+        )
+        for i, s in enumerate(shards)
+    ]
+    for job, shard, status in zip(jobs, shards, ("complete", "running"), strict=True):
+        part = {
+            "status": status,
+            "shards": [{"index": job.index, "count": 2, "host": "h", "pid": 1, "status": status}],
+            "records": [base_record(c, "ok") for c in shard[: 1 if status == "running" else None]],
+        }
+        save_run(part, job.part)
+    launched = _Launched([_Done(), _Done(RuntimeError("boom"))])
+    result = Fanout(runner, jobs, cases, poll_s=0.0).run(lambda _jobs: launched)
+    assert launched.closed
+    doc = load_run(tmp_path / "run.json")
+    assert [r["id"] for r in doc["records"]] == [c.id for c in cases]  # run order
+    died = [o for o in result.outcomes if o.status == "died"]
+    assert [o.job.index for o in died] == [1]
+    assert died[0].unfinished == tuple(c.id for c in shards[1][1:])
+    lost = [r for r in doc["records"] if r["status"] == "interrupted"]
+    assert [r["id"] for r in lost] == list(died[0].unfinished)
+    assert lost[0]["reason"] == "shard 1/2 died: RuntimeError: boom"
+    assert doc["status"] == "interrupted"
+    assert [s["status"] for s in doc["shards"]] == ["complete", "died"]
+    assert "pid" not in doc["shards"][0]
+    assert result.deaths[0].startswith("shard 1/2 died (RuntimeError: boom); 3 unfinished")
+
+
+def test_a_worker_takes_its_gpu_and_notes_it_in_its_part(
+    suites: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eigenbench.measure.loop import MeasureOptions
+    from eigenbench.run.fanout_worker import ShardJob, run_shard
+    from eigenbench.run.options import RunOptions
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # restored after the test
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    fast = MeasureOptions(warmup_s=0.0, min_samples=2, max_time_s=0.02)
+    options = RunOptions(measure=fast)
+    job = ShardJob(
+        index=1,
+        count=3,
+        suites=("shardy",),
+        suites_dir=str(suites),
+        case_ids=("nap/a/cpu/float32/n=1",),
+        options=options.to_dict(),
+        part=str(tmp_path / "part.json"),
+        command="test",
+        env=make_run([])["env"],
+        cuda_visible_devices="7",
+        threads=1,
+    )
+    try:
+        assert run_shard(job) == "complete"
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "7"
+    part = load_run(tmp_path / "part.json")
+    entry = part["shards"][0]
+    assert (entry["index"], entry["count"], entry["cases"]) == (1, 3, 1)
+    assert entry["cuda_visible_devices"] == "7"
+    assert entry["status"] == "complete"
+    assert [r["status"] for r in part["records"]] == ["ok"]

@@ -21,6 +21,8 @@ EMITS = ("github-matrix", "slurm-array")
 
 def fanout_requested(args: argparse.Namespace) -> bool:
     """Whether `run` should start worker processes instead of measuring in this one."""
+    if getattr(args, "workers", 1) < 1:
+        raise UsageError(f"eigenbench run: --workers must be at least 1, got {args.workers}")
     return bool(getattr(args, "workers", 1) > 1 or getattr(args, "executor", None) == "submitit")
 
 
@@ -104,8 +106,10 @@ def run_workers(
     from eigenbench.run.shards import split_cases
     from eigenbench.suites import suites_dir
 
-    if args.workers < 1:
-        raise UsageError(f"eigenbench run: --workers must be at least 1, got {args.workers}")
+    if args.shard:
+        raise UsageError(
+            "eigenbench run: --shard runs one shard in this process; drop --workers/--executor"
+        )
     cluster = "local"
     if args.executor == "submitit":
         from eigenbench.run.fanout_submitit import cluster_here

@@ -56,6 +56,8 @@ class Launched(Protocol):
 
     def kill(self) -> None: ...
 
+    def close(self) -> None: ...
+
 
 Launcher = Callable[[Sequence[ShardJob]], Launched]
 
@@ -77,6 +79,10 @@ class PoolLaunch:
                 with contextlib.suppress(Exception):
                     proc.kill()
             pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        for pool in self._pools:
+            pool.shutdown(wait=True)
 
 
 def pool_launcher(jobs: Sequence[ShardJob]) -> Launched:
@@ -154,7 +160,7 @@ class Fanout:
             self._stop(launched)
             self._close(launched, stopped=True)
             raise
-        launched.kill()  # nothing left running; releases the pools
+        launched.close()
         return self._close(launched, stopped=False)
 
     def merge(self) -> int:
@@ -185,7 +191,7 @@ class Fanout:
         for job in self.jobs:
             entry = (read_part(job.part) or {}).get("shards") or [{}]
             pid, where = entry[0].get("pid"), entry[0].get("host")
-            if isinstance(pid, int) and where == host:
+            if isinstance(pid, int) and where == host and entry[0].get("status") == "running":
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.grace_s

@@ -78,6 +78,9 @@ class SubmititLaunch:
         executor.update_parameters(**slurm.parameters(cluster, len(jobs)))
         self.handles: list[Any] = list(executor.map_array(run_shard, list(jobs)))
 
+    def close(self) -> None:
+        """Nothing to release: every job has ended."""
+
     def kill(self) -> None:
         for job in self.handles:
             if not job.done():

@@ -97,4 +97,6 @@ def run_shard(job: ShardJob) -> str:
     finally:
         entry["status"] = runner.run_doc["status"]
         save_run(runner.run_doc, part)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)  # an idle pool worker just ends
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent reports Ctrl-C, not it
     return str(runner.run_doc["status"])
