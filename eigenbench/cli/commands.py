@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         out = Path(args.out or args.resume)
     else:
         out = Path(args.out) if args.out else RUNS_DIR / f"{runner.run_doc['run_id']}.json"
-    run = _measure(runner, cases, out, _what(names, devices))
+    run, died = _run_cases(args, runner, cases, out, _what(names, devices))
     if run is None:
         return 130
     console = Console()  # the terminal's width (COLUMNS respected)
@@ -201,7 +201,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     console.print(results_table(run["records"], title=title, width=console.width))
     _print_answers(console, run)
     Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}", soft_wrap=True)
-    return _cuda_lost_exit(runner)
+    return EnvironmentProblem.exit_code if died else _cuda_lost_exit(runner)
+
+
+def _run_cases(
+    args: argparse.Namespace, runner: Any, cases: list[Any], out: Path, what: str
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """In this process, or sharded (`--shard`, `--workers`, `--executor`: cli.fanout)."""
+    from eigenbench.cli import fanout
+
+    if args.shard:
+        cases = fanout.select_shard(args, runner, cases)
+    if fanout.fanout_requested(args):
+        return fanout.run_workers(args, runner, cases, out, what)
+    return _measure(runner, cases, out, what), []
 
 
 def _peaks(machine_key: str, devices: tuple[str, ...], *, remeasure: bool) -> dict[str, Any]:
@@ -374,6 +387,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
         return unavailable_reason(case)
 
     plan = estimate_plan(cases, options, baseline, unavailable=unavailable)
+    if args.emit or args.shards:
+        from eigenbench.cli.fanout import emit_shards
+
+        print(emit_shards(args, cases, options, plan))
+        return 0
     if args.json:
         doc = {
             "suites": names,

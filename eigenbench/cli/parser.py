@@ -97,6 +97,46 @@ def _add_measure_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_slurm_arguments(p: argparse.ArgumentParser) -> None:
+    """What each Slurm array task asks for: shared by `run --executor submitit` and `plan`."""
+    p.add_argument("--slurm-partition", metavar="NAME")
+    p.add_argument("--slurm-gpus-per-task", type=int, metavar="N")
+    p.add_argument("--slurm-time", type=int, metavar="MINUTES", help="time limit per task")
+    p.add_argument("--slurm-account", metavar="NAME")
+
+
+def _add_fanout_arguments(p: argparse.ArgumentParser) -> None:
+    """Sharded runs (docs/fleet.md): `run` only."""
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="split the cases into N shards run by fresh worker processes (on CUDA one per "
+        "visible GPU), merged into the run file as they finish",
+    )
+    p.add_argument(
+        "--workers-per-gpu",
+        type=int,
+        default=1,
+        metavar="K",
+        help="allow K CUDA workers on one GPU (default 1)",
+    )
+    p.add_argument(
+        "--executor",
+        choices=("process", "submitit"),
+        default="process",
+        help="process: a local process pool; submitit: a Slurm job array when Slurm is "
+        "there, else local processes (pip install eigenbench[cluster])",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="i/K",
+        help="only shard i (0-based) of K in this process (CI matrices, array jobs)",
+    )
+    _add_slurm_arguments(p)
+
+
 def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     """How to judge changes and report them: shared by `compare`, `check` and `ab`."""
     p.add_argument(
@@ -160,6 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="measure this machine's matmul and bandwidth peaks again "
         "(kept in results/peaks/<machine_key>.json)",
     )
+    _add_fanout_arguments(run)
     run.set_defaults(func=cmd_run)
 
     chk = sub.add_parser(
@@ -190,6 +231,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_case_arguments(pl)
     _add_measure_arguments(pl)
     pl.add_argument("--json", action="store_true")
+    pl.add_argument("--shards", type=int, metavar="K", help="split the plan into K shards")
+    pl.add_argument(
+        "--emit",
+        choices=("github-matrix", "slurm-array"),
+        help="with --shards: a GitHub Actions matrix (JSON) or an sbatch --array script, "
+        "each shard a `run --shard i/K` command",
+    )
+    _add_slurm_arguments(pl)
     pl.set_defaults(func=cmd_plan, seed=0, isolate=False, graph=False, threads=None)
 
     rep = sub.add_parser("report", help="HTML report and PNG charts of a run")

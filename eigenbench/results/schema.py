@@ -20,7 +20,9 @@ Format history (one line per schema version):
   `dispatch_reason`) and `graph` (`--graph`: CUDA-graph replay time beside event time, or why
   the call is not capturable), added compatibly; optional per-record `machine_key` and
   top-level `machines` (machine key → that machine's env) and `merged_from` (the source runs)
-  of `eigenbench merge`, added compatibly.
+  of `eigenbench merge`, added compatibly; optional top-level `shards` (a sharded run,
+  `run --workers`/`--executor`/`--shard`: per shard its index, count, cases, host, GPU,
+  `CUDA_VISIBLE_DEVICES` and how it ended), added compatibly.
 """
 
 from __future__ import annotations
@@ -128,6 +130,23 @@ GRAPH_SCHEMA: dict[str, Any] = {
         "replays": {"type": "integer", "minimum": 0},
     },
 }
+
+SHARD_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["index", "count"],
+    "properties": {
+        "index": {"type": "integer", "minimum": 0},
+        "count": {"type": "integer", "minimum": 1},
+        "cases": {"type": "integer", "minimum": 0},
+        "host": _STR_OR_NULL,
+        "cuda_visible_devices": _STR_OR_NULL,
+        "gpu": {"type": ["object", "null"]},
+        "torch_threads": {"type": ["integer", "null"]},
+        "status": {"enum": ["running", "complete", "interrupted", "died"]},
+        "error": _STR_OR_NULL,
+    },
+}
+"""One shard of a sharded run: which part of the cases, where it ran, how it ended."""
 
 RECORD_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -290,6 +309,7 @@ RUN_SCHEMA: dict[str, Any] = {
                 "setup": {"type": "object"},
             },
         },
+        "shards": {"type": "array", "items": SHARD_SCHEMA},
         "records": {"type": "array", "items": RECORD_SCHEMA},
     },
 }

@@ -338,3 +338,9 @@ def remaining_s(left_estimated_s: float, done_estimated_s: float, done_elapsed_s
     if done_estimated_s <= 0 or done_elapsed_s <= 0:
         return left_estimated_s
     return left_estimated_s * done_elapsed_s / done_estimated_s
+
+
+def shard_totals(plan: Plan, shards: Iterable[Iterable[Case]]) -> list[float]:
+    """Estimated seconds of each shard (`run.shards.split_cases`) by the plan's cases."""
+    by_id = {c.id: c.seconds for c in plan.cases}
+    return [sum(by_id.get(c.id, 0.0) for c in shard) for shard in shards]
