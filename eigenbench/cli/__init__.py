@@ -6,18 +6,27 @@ error · 130 interrupted. Results go to stdout, progress and errors to stderr.
 
 from __future__ import annotations
 
-import signal
+import argparse
 import sys
 from collections.abc import Sequence
 
 from eigenbench.cli.parser import build_parser
 from eigenbench.errors import EigenbenchError
+from eigenbench.run import contain
 
 __all__ = ["build_parser", "main"]
 
+TIMEOUT_WITHOUT_ISOLATE = (
+    "eigenbench: note: without --isolate, --timeout is checked between calls: a call that "
+    "hangs cannot be stopped (add --isolate to kill it at its budget)"
+)
 
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+
+def _notes(args: argparse.Namespace) -> None:
+    """One-line notes on options that do less than they seem to (stderr)."""
+    if getattr(args, "timeout_s", None) is not None and getattr(args, "isolate", True) is False:
+        if args.command in ("run", "check"):
+            print(TIMEOUT_WITHOUT_ISOLATE, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,13 +34,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]  # before or after the sub-command alike
-    try:
-        signal.signal(signal.SIGTERM, _sigterm)
-    except ValueError:  # not the main thread (e.g. called from a test runner thread)
-        pass
+    if not contain.installed():
+        contain.install_interrupts()  # SIGINT and SIGTERM: KeyboardInterrupt, counted
+    signals = contain.signals()
     try:
         args = build_parser().parse_args(argv)
-        return int(args.func(args))
+        _notes(args)
+        code = int(args.func(args))
+        if contain.signals() > signals:  # an interrupt some code caught and went on from
+            raise KeyboardInterrupt
+        return code
     except EigenbenchError as exc:
         if debug:
             raise

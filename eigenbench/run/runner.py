@@ -25,9 +25,15 @@ from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_cur
 from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure, per_round
 from eigenbench.measure.memory import peak_memory
 from eigenbench.results import SCHEMA_ID, Record, new_run_id, save_run
+from eigenbench.run import contain
 from eigenbench.run.convergence import follow, to_record
 from eigenbench.run.isolate import run_isolated
-from eigenbench.run.options import RunOptions, case_measure_options, sampled_in_rounds
+from eigenbench.run.options import (
+    DEFAULT_ISOLATE_BUDGET_S,
+    RunOptions,
+    case_measure_options,
+    sampled_in_rounds,
+)
 from eigenbench.run.records import (
     base_record,
     is_fatal_cuda_error,
@@ -101,6 +107,7 @@ class Runner:
     ) -> None:
         self.env = dict(env)
         self.options = options
+        self._out_path: Path | None = None
         self.out_path = out_path
         self.command = command
         self.clock_factory = clock_factory
@@ -125,6 +132,16 @@ class Runner:
             "records": [],
         }
 
+    @property
+    def out_path(self) -> Path | None:
+        """The run file, absolute from the start: a case that changes directory cannot
+        split the run in two."""
+        return self._out_path
+
+    @out_path.setter
+    def out_path(self, path: Path | None) -> None:
+        self._out_path = None if path is None else Path(path).absolute()
+
     def resume(self, previous: Mapping[str, Any]) -> None:
         """Continue `previous` (a loaded run): keep its finished records and its run id."""
         kept = [r for r in previous["records"] if r["status"] != "interrupted"]
@@ -142,6 +159,8 @@ class Runner:
         done = {r["id"] for r in self.run_doc["records"]}
         todo = [c for c in cases if c.id not in done]
         current: Case | None = None
+        if not contain.installed():
+            contain.install_interrupts()  # tells a real Ctrl-C from an impl's own
         try:
             for i, current in enumerate(todo):
                 self.add(self.run_case(current), i, len(todo))
@@ -174,16 +193,24 @@ class Runner:
         """Sample `case` for one more round and pool it into `record`; the round's median,
         or None when the round failed (a warning on the record; earlier rounds are kept)."""
         load_start = hostload.snapshot()
+        before, signals = contain.GlobalState.take(), contain.signals()
         try:
-            m = self._sample(case)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # keep the rounds already measured
-            if case.device == "cuda" and is_fatal_cuda_error(exc):
-                self._lose_cuda(case, one_line(exc))
+            with contain.stdout_to_stderr():
+                m = self._sample(case)
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:  # keep the earlier rounds
+            _restore(before, record)
+            if isinstance(exc, KeyboardInterrupt) and contain.is_real_interrupt(signals):
+                raise
+            if not isinstance(exc, Exception):
+                why = contain.exit_reason(exc)
+            else:
+                why = one_line(exc)
+                if case.device == "cuda" and is_fatal_cuda_error(exc):
+                    self._lose_cuda(case, why)
             done = record.get("rounds", 1)
-            record.setdefault("warnings", []).append(f"round {done + 1}: {one_line(exc)}")
+            record.setdefault("warnings", []).append(f"round {done + 1}: {why}")
             return None
+        _restore(before, record)
         pool_round(record, m, self.options.measure.rel_ci_target)
         this_round = hostload.load_between(load_start, hostload.snapshot())
         record["host_load"] = hostload.merge_loads(record.get("host_load"), this_round)
@@ -235,12 +262,18 @@ class Runner:
         )
         if reason is not None:
             return base_record(case, "skipped", reason)
+        before, signals = contain.GlobalState.take(), contain.signals()
         try:
-            record = self._isolated(case) if self.options.isolate else self._measure_case(case)
-        except KeyboardInterrupt:
-            raise
+            with contain.stdout_to_stderr():
+                record = self._isolated(case) if self.options.isolate else self._measure_case(case)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            if isinstance(exc, KeyboardInterrupt) and contain.is_real_interrupt(signals):
+                before.restore()
+                raise
+            record = base_record(case, "failed", contain.exit_reason(exc))
         except Exception as exc:  # one failing case must not end the run
             record = self._failure(case, exc)
+        _restore(before, record)
         self._add_throughput(case, record)
         if record["status"] == "failed":
             # Out of the `except`: its traceback no longer pins the case's tensors.
@@ -265,7 +298,11 @@ class Runner:
     def _isolated(self, case: Case) -> Record:
         """The case in a child process, killed well after its own budget would stop it."""
         budget = self.options.measure.timeout_s
-        hard = None if budget is None else budget + max(5.0, 0.5 * budget)
+        if budget is None:  # without --timeout: killed at the default budget
+            return run_isolated(
+                case.suite, case.id, self.options, timeout_s=DEFAULT_ISOLATE_BUDGET_S, case=case
+            )
+        hard = budget + max(5.0, 0.5 * budget)
         return run_isolated(case.suite, case.id, self.options, timeout_s=hard, case=case)
 
     def _failure(self, case: Case, exc: BaseException) -> Record:
@@ -387,6 +424,13 @@ class Runner:
             record["host_blocking"] = probe["host_blocking"]
             record["host_blocking_evidence"] = probe["evidence"]
         return record
+
+
+def _restore(before: contain.GlobalState, record: Record) -> None:
+    """Put back the global state a case changed; a warning on its record names it."""
+    changed = before.restore()
+    if changed:
+        record.setdefault("warnings", []).append(contain.changed_warning(changed))
 
 
 def slower_while_following(record: Record, factor: float = 2.0) -> str | None:
