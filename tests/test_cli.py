@@ -72,7 +72,7 @@ def test_unknown_suite_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run"]) == 2
     assert main(["run", "eigvalsh_batched", "--min-samples", "1"]) == 2
-    assert "min_samples" in capsys.readouterr().err
+    assert "--min-samples" in capsys.readouterr().err
 
 
 def test_console_script_runs_as_a_module() -> None:

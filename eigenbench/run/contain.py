@@ -41,6 +41,22 @@ def install_interrupts() -> bool:
     return True
 
 
+@contextlib.contextmanager
+def interrupts() -> Iterator[None]:
+    """`install_interrupts` for the duration, unless already installed; the handlers found
+    are put back after."""
+    if installed() or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    install_interrupts()
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def installed() -> bool:
     """Whether SIGINT goes through `install_interrupts`'s handler (the count can be trusted)."""
     return signal.getsignal(signal.SIGINT) is _on_signal

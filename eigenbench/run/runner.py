@@ -35,6 +35,7 @@ from eigenbench.run.options import (
     sampled_in_rounds,
 )
 from eigenbench.run.records import (
+    as_validation,
     base_record,
     is_fatal_cuda_error,
     is_out_of_memory,
@@ -159,13 +160,12 @@ class Runner:
         done = {r["id"] for r in self.run_doc["records"]}
         todo = [c for c in cases if c.id not in done]
         current: Case | None = None
-        if not contain.installed():
-            contain.install_interrupts()  # tells a real Ctrl-C from an impl's own
         try:
-            for i, current in enumerate(todo):
-                self.add(self.run_case(current), i, len(todo))
-            current = None
-            self._more_rounds(todo)
+            with contain.interrupts():  # tells a real Ctrl-C from an impl's own
+                for i, current in enumerate(todo):
+                    self.add(self.run_case(current), i, len(todo))
+                current = None
+                self._more_rounds(todo)
         except KeyboardInterrupt:
             if current is not None and current.id not in {r["id"] for r in self.run_doc["records"]}:
                 self.add(
@@ -338,7 +338,7 @@ class Runner:
         load_start = hostload.snapshot()
         start = clock.now()
         output, first_s = first_call(fn, clock)
-        validation = w.validate(output, expected, case.param_dict, case.dtype)
+        validation = as_validation(w.validate(output, expected, case.param_dict, case.dtype))
         del output
         with self._watching(case) as watch:
             m = measure(fn, clock, self._measure_options(case), start_s=start)
@@ -357,7 +357,7 @@ class Runner:
         """The output of one more call, checked again: an impl right on its first call may
         turn wrong while timed (pytorch#192483: batched eigh from its third call on)."""
         w = case.workload
-        again = w.validate(fn(), expected, case.param_dict, case.dtype)
+        again = as_validation(w.validate(fn(), expected, case.param_dict, case.dtype))
         if again.ok:
             return again
         detail = again.detail or "result differs from the reference"
@@ -388,7 +388,9 @@ class Runner:
         load_start = hostload.snapshot()
         traj = follow(problem, conv, clock.now)
         expected = self.reference_for(case, inputs)
-        validation = w.validate(problem.result(), expected, case.param_dict, case.dtype)
+        validation = as_validation(
+            w.validate(problem.result(), expected, case.param_dict, case.dtype)
+        )
         timed = w.bind(case.impl, inputs, case.phase)()
         start = clock.now()
         _, first_s = first_call(timed.step, clock)
