@@ -7,12 +7,14 @@ error · 130 interrupted. Results go to stdout, progress and errors to stderr.
 from __future__ import annotations
 
 import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
 from eigenbench.cli.parser import build_parser
 from eigenbench.errors import EigenbenchError
 from eigenbench.run import contain
+from eigenbench.units import clean_text
 
 __all__ = ["build_parser", "main"]
 
@@ -47,8 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EigenbenchError as exc:
         if debug:
             raise
-        print(f"eigenbench: error: {exc}", file=sys.stderr)
+        print(clean_text(f"eigenbench: error: {exc}"), file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG or debug:
+            raise
+        print(clean_text(f"eigenbench: error: {exc.filename}: file name too long"), file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("eigenbench: interrupted", file=sys.stderr)
         return 130
