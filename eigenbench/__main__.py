@@ -5,8 +5,8 @@ import sys
 
 from eigenbench.run import contain
 
-contain.install_interrupts()
 try:
+    contain.install_interrupts()
     from eigenbench.cli import main
 
     code = main()

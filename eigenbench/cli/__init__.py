@@ -39,13 +39,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not contain.installed():
         contain.install_interrupts()  # SIGINT and SIGTERM: KeyboardInterrupt, counted
     signals = contain.signals()
+    code = _command(argv, debug)
+    if contain.signals() > signals and code != 130:  # an interrupt some code caught
+        print("eigenbench: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _command(argv: list[str], debug: bool) -> int:
+    """The command's exit code; errors as one line (tracebacks with `debug`)."""
     try:
         args = build_parser().parse_args(argv)
         _notes(args)
-        code = int(args.func(args))
-        if contain.signals() > signals:  # an interrupt some code caught and went on from
-            raise KeyboardInterrupt
-        return code
+        return int(args.func(args))
     except EigenbenchError as exc:
         if debug:
             raise
