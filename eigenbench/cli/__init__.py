@@ -36,10 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]  # before or after the sub-command alike
-    if not contain.installed():
-        contain.install_interrupts()  # SIGINT and SIGTERM: KeyboardInterrupt, counted
     signals = contain.signals()
-    code = _command(argv, debug)
+    with contain.interrupts():  # SIGINT and SIGTERM: KeyboardInterrupt, counted
+        code = _command(argv, debug)
     if contain.signals() > signals and code != 130:  # an interrupt some code caught
         print("eigenbench: interrupted", file=sys.stderr)
         return 130
