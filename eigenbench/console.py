@@ -55,7 +55,7 @@ def results_table(
     if width is not None and _widest(ids) + 19 > width:
         ids = short_ids(records)
     table = Table(
-        title=title,
+        title=safe(title),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,

@@ -525,3 +525,24 @@ def test_errors_are_printed_without_control_characters(
     assert main(["show", str(bad)]) == 3
     err = capsys.readouterr().err
     assert "\x1b" not in err and "/bad.json: expected valid JSON" in err
+
+
+def test_a_machine_key_too_long_for_a_folder_name_is_one_line_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from eigenbench.results import save_run
+
+    run = make_run([make_record()])
+    run["env"]["machine_key"] = "k" * 300
+    path = save_run(run, tmp_path / "run.json")
+    assert main(["baseline", "save", str(path), "--root", str(tmp_path / "b")]) == 3
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot be a file name" in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_the_run_title_is_text_too() -> None:
+    from eigenbench.console import results_table
+
+    text = _render(results_table([make_record()], title="cases of run [/x]\x1b[2J"))
+    assert "cases of run [/x]" in text and "\x1b" not in text
