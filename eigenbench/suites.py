@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from eigenbench.errors import SuiteError
+from eigenbench.run.contain import deferred_interrupts
 from eigenbench.spec import MAX_NAME_CHARS, Case, Suite, check_suite, expand
 
 
@@ -46,7 +47,8 @@ def load_suite(name: str, folder: Path | None = None) -> Suite:
     sys.modules[module_name] = module
     try:
         with contextlib.redirect_stdout(sys.stderr):  # a suite's prints never reach --json
-            spec.loader.exec_module(module)
+            with deferred_interrupts():  # a signal inside torch's import would abort
+                spec.loader.exec_module(module)
             if not hasattr(module, "SUITE"):
                 raise SuiteError(f"{path}: defines no SUITE = eigenbench.spec.Suite(...)")
             suite = check_suite(module.SUITE, str(path))

@@ -335,7 +335,7 @@ SELF_SIGNAL_SUITE = textwrap.dedent(
     import os, signal, time
     try:
         os.kill(os.getpid(), signal.{sig})
-        time.sleep(5)
+        time.sleep(0.5)
     except KeyboardInterrupt:
         pass  # some import-time code that swallows it
     # and then no SUITE: an error that must not hide the interrupt

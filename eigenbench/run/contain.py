@@ -31,6 +31,31 @@ def _on_signal(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _count_only(signum: int, frame: object) -> None:
+    _signals[0] += 1
+
+
+def defer_interrupts_at_start() -> None:
+    """Under `python -m eigenbench`, while the package itself imports: SIGINT and SIGTERM
+    are only counted (an exception there would be a traceback); `__main__` then exits 130."""
+    argv = getattr(sys, "orig_argv", [])
+    as_cli = (
+        sys.argv[:1] == ["-m"]
+        and "-m" in argv
+        and argv[argv.index("-m") + 1 :][:1] == ["eigenbench"]
+    )
+    if as_cli:
+        count_interrupts()
+
+
+def count_interrupts() -> None:
+    """From now on SIGINT and SIGTERM are only counted (`signals()`), never raised: for the
+    first and last lines of the command, where an exception would be a traceback."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _count_only)
+
+
 def install_interrupts() -> bool:
     """SIGINT and SIGTERM raise KeyboardInterrupt after counting themselves; False where
     signal handlers cannot be set (not the main thread)."""
@@ -55,6 +80,24 @@ def interrupts() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+@contextlib.contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Where our handlers are installed: SIGINT and SIGTERM only counted for the duration,
+    then raised as KeyboardInterrupt. For imports: an exception raised inside an extension
+    module's initialisation (torch) can abort the process instead of unwinding."""
+    if not installed():
+        yield
+        return
+    before = signals()
+    count_interrupts()
+    try:
+        yield
+    finally:
+        install_interrupts()
+    if signals() > before:
+        raise KeyboardInterrupt
 
 
 def installed() -> bool:
