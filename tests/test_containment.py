@@ -546,3 +546,46 @@ def test_the_run_title_is_text_too() -> None:
 
     text = _render(results_table([make_record()], title="cases of run [/x]\x1b[2J"))
     assert "cases of run [/x]" in text and "\x1b" not in text
+
+
+EXITING_SUITE = textwrap.dedent(
+    """
+    import sys
+    import numpy as np
+    from eigenbench.spec import Impl, Suite, Validation, Workload
+
+    def quits(x):
+        if len(x) == 2:
+            sys.exit(0)
+        return x
+
+    SUITE = Suite("quits", (Workload(
+        name="w", impls=(Impl("quits", quits),),
+        make_inputs=lambda p, d, t, s: np.zeros(int(p["n"])),
+        reference=lambda x, p, ph: x,
+        validate=lambda o, r, p, t: Validation(True, 0.0, 0.0, "x"),
+        grid={"n": [1, 2, 3]}, quick_grid={"n": [1]}, flush_l2=False,
+    ),))
+    """
+)
+
+
+def test_sys_exit_0_in_an_impl_no_longer_ends_the_run_early(tmp_path: Path) -> None:
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "quits.py").write_text(EXITING_SUITE)
+    out = tmp_path / "run.json"
+    command = ["run", "quits", "--warmup", "0", "--max-time", "0.05", "--out", str(out)]
+    done = subprocess.run(
+        [sys.executable, "-m", "eigenbench", *command],
+        cwd=tmp_path,
+        env={**os.environ, "EIGENBENCH_SUITES": str(folder)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    saved = load_run(out)
+    assert saved["status"] == "complete"
+    assert [r["status"] for r in saved["records"]] == ["ok", "failed", "ok"]
+    assert "1 failed, 2 ok" in done.stderr and "sys.exit(0)" in done.stdout
