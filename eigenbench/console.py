@@ -15,20 +15,12 @@ from eigenbench.gate.verdicts import LABELS
 from eigenbench.measure.hostload import under_load
 from eigenbench.run.plan import SOURCES, remaining_s, source_counts
 from eigenbench.run.records import invalid_summary, is_unexpected_invalid
-from eigenbench.units import clean_text, fmt_bytes, fmt_duration, fmt_seconds, fmt_sig
+from eigenbench.units import clean_text, fmt_bytes, fmt_duration, fmt_seconds, fmt_sig, safe
 
 if TYPE_CHECKING:
     from eigenbench.gate.verdicts import CompareResult
     from eigenbench.report.answers import Answer
     from eigenbench.run.plan import Plan
-
-
-def safe(text: object) -> str:
-    """Text from a run file or an exception as rich markup that shows it as it is: control
-    characters and escape sequences removed (`clean_text`), brackets escaped."""
-    from rich.markup import escape
-
-    return escape(clean_text(text))
 
 
 STATUS_STYLE = {

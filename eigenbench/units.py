@@ -1,7 +1,7 @@
 """Numbers for people: seconds, wall times and bytes as every eigenbench view prints them.
 
 One formatter per unit, used by the terminal, the report, the exports and the selftest; and
-`clean_text`, the one sanitiser of text that reaches a terminal.
+`clean_text` and `safe` (for rich markup), the one sanitiser of text for a terminal.
 """
 
 from __future__ import annotations
@@ -83,3 +83,10 @@ def clean_text(text: object) -> str:
     """Text from a file or an exception, safe to show on a terminal: ANSI/OSC escape
     sequences and control characters (all but newline and tab) removed."""
     return _CONTROL.sub("", str(text))
+
+
+def safe(text: object) -> str:
+    """`clean_text` as rich markup that shows the text as it is (brackets escaped)."""
+    from rich.markup import escape
+
+    return escape(clean_text(text))
