@@ -16,7 +16,7 @@ from eigenbench.measure.hostload import under_load
 from eigenbench.results.merge import is_multi_machine, records_by_machine
 from eigenbench.run.plan import SOURCES, remaining_s, source_counts
 from eigenbench.run.records import invalid_summary, is_unexpected_invalid
-from eigenbench.units import fmt_bytes, fmt_duration, fmt_seconds, fmt_sig
+from eigenbench.units import clean_text, fmt_bytes, fmt_duration, fmt_seconds, fmt_sig, safe
 
 if TYPE_CHECKING:
     from eigenbench.gate.verdicts import CompareResult
@@ -48,7 +48,7 @@ def results_table(
     if width is not None and _widest(ids) + 19 > width:
         ids = short_ids(records)
     table = Table(
-        title=title,
+        title=safe(title),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -63,7 +63,9 @@ def results_table(
         style = STATUS_STYLE.get(r["status"], "")
         status = r["status"] + (" (noisy)" if r.get("noisy") else "")
         table.add_row(
-            case, fmt_seconds(s.get("median_s")), f"[{style}]{status}[/]" if style else status
+            safe(case),
+            fmt_seconds(s.get("median_s")),
+            f"[{style}]{safe(status)}[/]" if style else safe(status),
         )
     return table
 
@@ -145,7 +147,6 @@ def answers_tables(answers: Sequence[Answer]) -> list[Any]:
     """One rich Table per workload: a row per case, its columns the params (and device,
     dtype, phase) that vary within the workload; the constant ones are in the title."""
     from rich import box
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -160,40 +161,47 @@ def answers_tables(answers: Sequence[Answer]) -> list[Any]:
         fixed += [getattr(group[0], ax) for ax in AXES if ax not in axes]
         name = workload if suite in (workload, "") else f"{suite}/{workload}"
         table = Table(
-            title=f"[bold]{escape(name)}[/] [dim]{escape(', '.join(fixed))}[/]",
+            title=f"[bold]{safe(name)}[/] [dim]{safe(', '.join(fixed))}[/]",
             title_justify="left",
             box=box.SIMPLE_HEAD,
             show_edge=False,
             padding=(0, 1, 0, 0),
             pad_edge=False,
         )
-        cells = [[str(a.params.get(k, MISSING)) for k in keys] for a in group]
-        cells = [c + [getattr(a, ax) for ax in axes] for c, a in zip(cells, group, strict=True)]
+        cells = [[clean_text(a.params.get(k, MISSING)) for k in keys] for a in group]
+        cells = [
+            c + [clean_text(getattr(a, ax)) for ax in axes]
+            for c, a in zip(cells, group, strict=True)
+        ]
         for i, header in enumerate([*keys, *axes]):
             table.add_column(
-                header, no_wrap=True, min_width=_widest([header, *(c[i] for c in cells)])
+                safe(header), no_wrap=True, min_width=_widest([header, *(c[i] for c in cells)])
             )
-        fastest = [_no_answer(a) if a.fastest is None else a.fastest.impl for a in group]
+        fastest = [
+            _no_answer(a) if a.fastest is None else clean_text(a.fastest.impl) for a in group
+        ]
         table.add_column("fastest", no_wrap=True, min_width=_widest(fastest))
         table.add_column("median", justify="right", no_wrap=True)
         peaks = [None if a.fastest is None else a.fastest.fraction_of_peak for a in group]
         with_peak = any(p is not None for p in peaks)
         if with_peak:
             table.add_column("% peak", justify="right", no_wrap=True)
-        versus = [_versus(a) for a in group]
+        versus = [clean_text(_versus(a)) for a in group]
         table.add_column("vs runner-up", overflow="fold", min_width=_widest(versus, words=True))
         table.add_column("peak mem", justify="right", no_wrap=True)
-        notes = [_note(a) for a in group]
+        notes = [clean_text(_note(a)) for a in group]
         if any(notes):
             table.add_column("note", overflow="fold", min_width=_widest(notes, words=True))
-        for row, a, vs, note, peak in zip(cells, group, versus, notes, peaks, strict=True):
+        for row, a, fast, vs, note, peak in zip(
+            cells, group, fastest, versus, notes, peaks, strict=True
+        ):
             f = a.fastest
             table.add_row(
-                *row,
-                Text(_no_answer(a), style="bold red") if f is None else Text(f.impl, "green"),
+                *map(Text, row),
+                Text(_no_answer(a), style="bold red") if f is None else Text(fast, "green"),
                 MISSING if f is None else fmt_seconds(f.median_s),
                 *([percent(peak)] if with_peak else []),
-                vs,
+                Text(vs),
                 MISSING if f is None else fmt_bytes(f.peak_bytes),
                 *([Text(note, style="magenta")] if any(notes) else []),
             )
@@ -229,9 +237,9 @@ def _id_reason(short_id: str, reason: str | None) -> Any:
     """`id: reason`, the id in bold."""
     from rich.text import Text
 
-    text = Text(short_id, style="bold")
+    text = Text(clean_text(short_id), style="bold")
     if reason:
-        text.append(": " + " ".join(reason.split()))
+        text.append(": " + " ".join(clean_text(reason).split()))
     return text
 
 
@@ -260,7 +268,9 @@ def records_view(records: Sequence[Mapping[str, Any]]) -> list[Any]:
             skipped[key] = skipped.get(key, 0) + 1
         elif r["status"] in LISTED:
             expected = r["status"] == "invalid" and not is_unexpected_invalid(r)
-            status = Text(r["status"], style="yellow" if expected else STATUS_STYLE[r["status"]])
+            status = Text(
+                clean_text(r["status"]), style="yellow" if expected else STATUS_STYLE[r["status"]]
+            )
             why = r.get("reason")
             if expected:
                 why = f"{why} — expected: {r['expected_invalid']}"
@@ -272,7 +282,7 @@ def records_view(records: Sequence[Mapping[str, Any]]) -> list[Any]:
     invalid = invalid_summary(records)
     if invalid:  # "3 invalid" → "3 invalid (all expected)"
         head = head.replace(f"{counts['invalid']} invalid", invalid, 1)
-    out: list[Any] = [Text(f"records: {head or 'none'}", style="bold")]
+    out: list[Any] = [Text(clean_text(f"records: {head or 'none'}"), style="bold")]
     if lines.row_count:
         out.append(Padding(lines, (0, 0, 0, 2)))
     return out
@@ -293,10 +303,10 @@ def answers_view(run: Mapping[str, Any], answers: Sequence[Answer]) -> list[Any]
     then the records that did not answer."""
     from rich.text import Text
 
-    head = Text(f"run {run.get('run_id', '?')}", style="bold")
+    head = Text(clean_text(f"run {run.get('run_id', '?')}"), style="bold")
     machine = (run.get("env") or {}).get("machine_key")
     if machine:
-        head.append(f" on {machine}", style="dim")
+        head.append(clean_text(f" on {machine}"), style="dim")
     if is_multi_machine(run):  # a merged run: the same view per machine, its own answers
         return [
             head,
@@ -321,7 +331,7 @@ def _machine_view(key: str, records: Sequence[Mapping[str, Any]]) -> list[Any]:
     from eigenbench.report.answers import answers_of
 
     tables = answers_tables(answers_of(records)) or [Text("no timed cases: nothing to answer")]
-    out: list[Any] = [Text(""), Text(f"on {key}", style="bold cyan")]
+    out: list[Any] = [Text(""), Text(clean_text(f"on {key}"), style="bold cyan")]
     return [*out, *(p for t in tables for p in (Text(""), t)), Text(""), *records_view(records)]
 
 
@@ -393,8 +403,8 @@ def dispatch_notes(result: CompareResult) -> Any:
     for v in changed:
         assert v.dispatch is not None
         out.append("\n  ")
-        out.append(v.id, style="bold")
-        out.append(f": {v.dispatch.description}")
+        out.append(clean_text(v.id), style="bold")
+        out.append(clean_text(f": {v.dispatch.description}"))
     return out
 
 
@@ -403,7 +413,6 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
     fingerprints, a narrow `disp` column and, under the table, what changed per case (a
     dispatch change shows even when its timing is unchanged and `show_unchanged` is off)."""
     from rich.console import Group
-    from rich.markup import escape
     from rich.table import Table
     from rich.text import Text
 
@@ -411,8 +420,10 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
     counts = ", ".join(f"{n} {k}" for k, n in result.counts().items() if n)
     dispatch = _dispatch_caption(result)
     table = Table(
-        title=f"compare: threshold {result.threshold * 100:.3g} %, BH q = {result.alpha:g}{rel}",
-        caption="\n".join(filter(None, [counts or "no cases", dispatch, _noise_caption(result)])),
+        title=safe(
+            f"compare: threshold {result.threshold * 100:.3g} %, BH q = {result.alpha:g}{rel}"
+        ),
+        caption=safe("\n".join(filter(None, [counts or "no cases", dispatch, _noise_caption(result)]))),
     )
     columns = [
         ("case", "left"),
@@ -437,7 +448,7 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
             continue
         mark = "" if v.dispatch is None else DISPATCH_MARK[v.dispatch.changed]
         table.add_row(
-            escape(v.id),
+            safe(v.id),
             _median_text(v.baseline_median_s),
             _median_text(v.current_median_s),
             "—" if v.ratio is None else f"{v.ratio:.3f}",
@@ -449,7 +460,7 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
                 if dispatch
                 else []
             ),
-            escape(v.reason or ""),
+            safe(v.reason or ""),
         )
     notes = dispatch_notes(result)
     return table if notes is None else Group(table, notes)
@@ -460,7 +471,7 @@ def plan_view(plan: Plan, title: str) -> Any:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_footer=True)
+    table = Table(title=safe(title), title_justify="left", box=box.SIMPLE_HEAD, show_footer=True)
     total_sources = _sources_text(source_counts(plan.cases))
     table.add_column("suite", footer="total", overflow="fold")
     table.add_column("device")
@@ -469,7 +480,11 @@ def plan_view(plan: Plan, title: str) -> Any:
     table.add_column("sources", footer=total_sources, overflow="fold")
     for g in plan.groups():
         table.add_row(
-            g.suite, g.device, str(g.cases), fmt_duration(g.seconds), _sources_text(g.sources)
+            safe(g.suite),
+            safe(g.device),
+            str(g.cases),
+            fmt_duration(g.seconds),
+            _sources_text(g.sources),
         )
     if plan.timeouts:
         table.caption = f"{plan.timeouts} case(s) expected to reach the timeout"
@@ -522,7 +537,7 @@ class Progress:
         self._console = Console(stderr=True)
         self._progress = RichProgress(
             *columns,
-            TextColumn("{task.fields[case]}", table_column=Column(overflow="fold")),
+            TextColumn("{task.fields[case]}", markup=False, table_column=Column(overflow="fold")),
             console=self._console,
             transient=True,
             disable=not self._console.is_terminal,
@@ -554,7 +569,8 @@ class Progress:
         self._done_estimated += self._left.pop(record["id"], 0.0)
         left = sum(self._left.values())
         self._remaining = (remaining_s(left, self._done_estimated, now - self._start), now)
-        self._progress.update(self._task, completed=index + 1, total=total, case=record["id"])
+        case = clean_text(record["id"])
+        self._progress.update(self._task, completed=index + 1, total=total, case=case)
 
 
 def _remaining_column(progress: Progress) -> Any:

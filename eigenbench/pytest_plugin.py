@@ -22,6 +22,7 @@ pytest-benchmark) until a test asks for the fixture.
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -73,8 +74,8 @@ def choose_clock(device: str = "auto", args: tuple[Any, ...] = (), kwargs: Any =
     if device == "cuda":
         import torch  # CuPy-only tests may not have imported it; its events time CuPy work too
 
-        if not torch.cuda.is_available():
-            raise RuntimeError("cuda_benchmark(device='cuda'): torch sees no CUDA device")
+        if not torch.cuda.is_available():  # a GPU benchmark on a machine without one: skipped
+            pytest.skip("cuda_benchmark(device='cuda'): torch sees no CUDA device")
         return CudaEventClock()
     if device == "auto" and (_on_gpu(args) or _on_gpu(dict(kwargs or {}))):
         return CudaEventClock()
@@ -115,7 +116,7 @@ class CudaBenchmark:
             result[0] = fn(*args, **kwargs)
 
         def target() -> Any:
-            virtual.advance(clock.time(call, 1))
+            virtual.advance(checked_seconds(clock.time(call, 1), name))
             return result[0]
 
         if not hasattr(self.benchmark, "_timer"):
@@ -128,13 +129,33 @@ class CudaBenchmark:
         self.benchmark._timer = virtual
         self.benchmark.extra_info.setdefault("eigenbench_timer", name)
         peak = _PeakMemory(name == "cuda_event")
-        with peak:
-            out = self.benchmark.pedantic(
-                target, rounds=rounds, warmup_rounds=warmup_rounds, iterations=iterations
-            )
+        try:
+            with peak:
+                out = self.benchmark.pedantic(
+                    target, rounds=rounds, warmup_rounds=warmup_rounds, iterations=iterations
+                )
+        except BaseException:  # pytest.fail too: no half-filled stats for the session's end
+            self.benchmark.has_error = True
+            raise
         if peak.bytes is not None:
             self.benchmark.extra_info.setdefault("peak_bytes", peak.bytes)
         return out
+
+
+def checked_seconds(value: Any, clock: str) -> float:
+    """One call's measured seconds, or the test fails with a clear line (NaN, inf or negative
+    times would otherwise reach pytest-benchmark's statistics and end the whole session)."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        pytest.fail(
+            f"cuda_benchmark: clock {clock!r} measured {value!r} s for one call "
+            "(expected a finite number of seconds >= 0)",
+            pytrace=False,
+        )
+    return seconds
 
 
 class _PeakMemory:

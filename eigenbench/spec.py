@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import itertools
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -23,6 +24,8 @@ Params = Mapping[str, ParamValue]
 Grid = Mapping[str, Sequence[ParamValue]] | Sequence[Mapping[str, ParamValue]]
 CallEstimate = Callable[[Params, str, str], float]
 """(params, device, dtype) -> rough seconds per timed call, a prior for `eigenbench plan`."""
+MAX_NAME_CHARS = 100
+"""Longest suite, workload or impl name: names become parts of file names and case ids."""
 ITEMSIZE = {"float16": 2, "bfloat16": 2, "float32": 4, "float64": 8}
 """Bytes per element of each dtype, for `Cost` formulas."""
 
@@ -270,7 +273,7 @@ def expand(suite: Suite, *, devices: Iterable[str], quick: bool) -> list[Case]:
                 if device not in impl.devices:
                     continue
                 for params in w.grid_for(quick=quick, device=device):
-                    if impl.when is not None and not impl.when(params, device):
+                    if impl.when is not None and not _allowed(impl, params, device, w.name):
                         continue
                     for dtype in w.dtypes:
                         for phase in w.phases:
@@ -280,6 +283,18 @@ def expand(suite: Suite, *, devices: Iterable[str], quick: bool) -> list[Case]:
                                 )
                             )
     return cases
+
+
+def _allowed(impl: Impl, params: dict[str, ParamValue], device: str, workload: str) -> bool:
+    """`impl.when(params, device)`; SuiteError when it raises (a declaration error)."""
+    assert impl.when is not None
+    try:
+        return bool(impl.when(params, device))
+    except Exception as exc:
+        raise SuiteError(
+            f"workload {workload!r}: impl {impl.name!r}: when({params}, {device!r}) raised "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
 
 
 def find_case(suite: Suite, case_id: str, *, devices: Iterable[str], quick: bool) -> Case | None:
@@ -337,15 +352,26 @@ def check_suite(suite: object, origin: str) -> Suite:
         raise SuiteError(
             f"{origin}: SUITE must be an eigenbench.spec.Suite, got {type(suite).__name__}"
         )
+    _check_name(suite.name, f"{origin}: SUITE.name")
+    _check_sequence(suite.workloads, f"{origin}: suite {suite.name!r}: workloads")
     if not suite.workloads:
         raise SuiteError(f"{origin}: suite {suite.name!r} declares no workloads")
     seen_ids: set[str] = set()
     for w in suite.workloads:
+        if not isinstance(w, Workload):
+            raise SuiteError(
+                f"{origin}: suite {suite.name!r}: workloads must be eigenbench.spec.Workload, "
+                f"got {type(w).__name__}"
+            )
         where = f"{origin}: workload {w.name!r}"
         _check_workload(w, where)
         for device in DEVICES:
             for quick in (True, False):
-                for case in expand(Suite(suite.name, (w,)), devices=[device], quick=quick):
+                try:
+                    cases = expand(Suite(suite.name, (w,)), devices=[device], quick=quick)
+                except SuiteError as exc:
+                    raise SuiteError(f"{origin}: {exc}") from None
+                for case in cases:
                     key = f"{quick}:{case.id}"
                     if key in seen_ids:
                         raise SuiteError(f"{where}: duplicate case id {case.id!r}")
@@ -353,9 +379,37 @@ def check_suite(suite: object, origin: str) -> Suite:
     return suite
 
 
+def _check_name(name: object, where: str) -> None:
+    """A name that can be part of a case id and a file name."""
+    if not isinstance(name, str):
+        raise SuiteError(f"{where}: must be a string, got {type(name).__name__} {name!r}")
+    if not name.strip() or len(name) > MAX_NAME_CHARS:
+        raise SuiteError(
+            f"{where}: must be 1 to {MAX_NAME_CHARS} characters, got {len(name)}: {name[:40]!r}"
+        )
+    if "/" in name or not name.isprintable():
+        raise SuiteError(f"{where}: must not hold '/' or control characters, got {name!r}")
+
+
+def _check_sequence(value: object, where: str) -> None:
+    """A tuple or list (a lone item or a string is a common slip)."""
+    if not isinstance(value, (tuple, list)):
+        raise SuiteError(f"{where}: must be a tuple or list, got {type(value).__name__}")
+
+
+def _check_shape(w: Workload, where: str) -> None:
+    """Its name, and tuples where tuples are meant."""
+    _check_name(w.name, f"{where}: name")
+    for label in ("impls", "dtypes", "phases"):
+        _check_sequence(getattr(w, label), f"{where}: {label}")
+    for phase in w.phases:
+        _check_name(phase, f"{where}: phase")
+
+
 def _check_workload(w: Workload, where: str) -> None:
     if not isinstance(w, Workload):
         raise SuiteError(f"{where}: expected an eigenbench.spec.Workload, got {type(w).__name__}")
+    _check_shape(w, where)
     if w.kind not in KINDS:
         raise SuiteError(f"{where}: kind must be one of {KINDS}, got {w.kind!r}")
     if w.kind == "convergence" and not isinstance(w.convergence, Convergence):
@@ -402,6 +456,14 @@ def _check_estimate(estimate: object, where: str) -> None:
 def _check_impl(impl: Impl, names: list[str], where: str) -> None:
     if not isinstance(impl, Impl):
         raise SuiteError(f"{where}: impls must be eigenbench.spec.Impl, got {type(impl).__name__}")
+    _check_name(impl.name, f"{where}: impl name")
+    if not isinstance(impl.devices, (frozenset, set, tuple, list)):
+        raise SuiteError(
+            f"{where}: impl {impl.name!r}: devices must be a set of names, "
+            f"got {type(impl.devices).__name__}"
+        )
+    if impl.when is not None and not callable(impl.when):
+        raise SuiteError(f"{where}: impl {impl.name!r}: when is not callable")
     if names.count(impl.name) > 1:
         raise SuiteError(f"{where}: impl name {impl.name!r} is used twice")
     if not callable(impl.fn):
@@ -422,15 +484,43 @@ def _check_impl(impl: Impl, names: list[str], where: str) -> None:
 
 
 def _check_grid(grid: object, where: str) -> None:
+    """A mapping of name → list of values, or a list of points (mappings); finite numbers."""
+    _check_grid_shape(grid, where)
     points = expand_grid(grid)  # type: ignore[arg-type]
     if not points:
         raise SuiteError(f"{where}: is empty")
     for point in points:
         for k, v in point.items():
-            if not isinstance(k, str) or not isinstance(v, (int, float, str, bool)):
+            if not isinstance(k, str):
+                raise SuiteError(f"{where}: param names must be strings, got {k!r}")
+            if not isinstance(v, (int, float, str, bool)):
                 raise SuiteError(
                     f"{where}: param {k!r} must be int, float, str or bool, got {type(v).__name__}"
                 )
+            if isinstance(v, float) and not math.isfinite(v):
+                raise SuiteError(f"{where}: param {k!r} must be a finite number, got {v}")
+
+
+def _check_grid_shape(grid: object, where: str) -> None:
+    if isinstance(grid, Mapping):
+        for k, values in grid.items():
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+                raise SuiteError(
+                    f"{where}: param {k!r} must map to a list of values, "
+                    f"got {type(values).__name__}"
+                )
+    elif isinstance(grid, (tuple, list)):
+        for point in grid:
+            if not isinstance(point, Mapping):
+                raise SuiteError(
+                    f"{where}: a list grid holds points (mappings of name → value), "
+                    f"got {type(point).__name__}"
+                )
+    else:
+        raise SuiteError(
+            f"{where}: must be a mapping of name → values or a list of points, "
+            f"got {type(grid).__name__}"
+        )
 
 
 def describe_suite(s: Suite) -> dict[str, Any]:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import sys
 from pathlib import Path
 
 from eigenbench.errors import SuiteError
-from eigenbench.spec import Case, Suite, check_suite, expand
+from eigenbench.run.contain import deferred_interrupts
+from eigenbench.spec import MAX_NAME_CHARS, Case, Suite, check_suite, expand
 
 
 def suites_dir() -> Path:
@@ -32,6 +34,8 @@ def load_suite(name: str, folder: Path | None = None) -> Suite:
     """Import `suites/<name>.py` and return its checked `SUITE`; SuiteError on any problem."""
     d = folder or suites_dir()
     path = d / f"{name}.py"
+    if len(name) > MAX_NAME_CHARS:
+        raise SuiteError(f"unknown suite {name[:40]!r}…: names are at most {MAX_NAME_CHARS} chars")
     if not path.is_file():
         known = ", ".join(available(d)) or "none"
         raise SuiteError(f"unknown suite {name!r}: no {path} (available: {known})")
@@ -42,14 +46,16 @@ def load_suite(name: str, folder: Path | None = None) -> Suite:
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        with contextlib.redirect_stdout(sys.stderr):  # a suite's prints never reach --json
+            with deferred_interrupts():  # a signal inside torch's import would abort
+                spec.loader.exec_module(module)
+            if not hasattr(module, "SUITE"):
+                raise SuiteError(f"{path}: defines no SUITE = eigenbench.spec.Suite(...)")
+            suite = check_suite(module.SUITE, str(path))
     except SuiteError:
         raise
     except Exception as exc:  # a broken suite file must not take the CLI down with a traceback
         raise SuiteError(f"{path}: failed to import: {type(exc).__name__}: {exc}") from exc
-    if not hasattr(module, "SUITE"):
-        raise SuiteError(f"{path}: defines no SUITE = eigenbench.spec.Suite(...)")
-    suite = check_suite(module.SUITE, str(path))
     if suite.name != name:
         raise SuiteError(f"{path}: SUITE.name is {suite.name!r}, expected {name!r} (the file name)")
     return suite

@@ -1,9 +1,12 @@
 """Numbers for people: seconds, wall times and bytes as every eigenbench view prints them.
 
-One formatter per unit, used by the terminal, the report, the exports and the selftest.
+One formatter per unit, used by the terminal, the report, the exports and the selftest; and
+`clean_text` and `safe` (for rich markup), the one sanitiser of text for a terminal.
 """
 
 from __future__ import annotations
+
+import re
 
 
 def fmt_seconds(s: float | None, digits: int = 3, *, by_magnitude: bool = False) -> str:
@@ -66,3 +69,24 @@ def fmt_sig(value: float, digits: int = 3) -> str:
     if 10**digits <= abs(float(f"{value:.{digits}g}")) < 1e15:  # 999.6 rounds up to 1e+03
         return f"{value:.0f}"
     return f"{value:.{digits}g}"
+
+
+_CONTROL = re.compile(
+    r"\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"  # OSC … BEL or ST (titles, hyperlinks)
+    r"|\x1b\[[0-?]*[ -/]*[@-~]"  # CSI sequences (colours, cursor moves)
+    r"|\x1b[@-_]?"  # other two-byte escapes, or a lone ESC
+    r"|[\x00-\x08\x0b-\x1f\x7f-\x9f]"  # C0 and C1 controls but tab and newline
+)
+
+
+def clean_text(text: object) -> str:
+    """Text from a file or an exception, safe to show on a terminal: ANSI/OSC escape
+    sequences and control characters (all but newline and tab) removed."""
+    return _CONTROL.sub("", str(text))
+
+
+def safe(text: object) -> str:
+    """`clean_text` as rich markup that shows the text as it is (brackets escaped)."""
+    from rich.markup import escape
+
+    return escape(clean_text(text))

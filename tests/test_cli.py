@@ -72,7 +72,7 @@ def test_unknown_suite_exits_3(capsys: pytest.CaptureFixture[str]) -> None:
 def test_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["run"]) == 2
     assert main(["run", "eigvalsh_batched", "--min-samples", "1"]) == 2
-    assert "min_samples" in capsys.readouterr().err
+    assert "--min-samples" in capsys.readouterr().err
 
 
 def test_console_script_runs_as_a_module() -> None:
@@ -290,10 +290,10 @@ def test_a_lost_cuda_context_keeps_the_cpu_cases_and_exits_4(
     ("extra", "message"),
     [
         (["--filter", "no-such-case"], "--filter 'no-such-case' matches no case"),
-        (["--max-time", "-1"], "max_time_s must be a finite number of seconds > 0"),
-        (["--timeout", "0"], "timeout_s must be a finite number of seconds > 0"),
-        (["--warmup", "nan"], "warmup_s must be a finite number of seconds >= 0"),
-        (["--rounds", "0"], "rounds must be at least 1"),
+        (["--max-time", "-1"], "argument --max-time: expected > 0, got -1"),
+        (["--timeout", "0"], "argument --timeout: expected > 0, got 0"),
+        (["--warmup", "nan"], "argument --warmup: expected a finite number, got 'nan'"),
+        (["--rounds", "0"], "argument --rounds: expected ≥ 1, got 0"),
     ],
 )
 def test_mistakes_are_usage_errors_and_write_nothing(

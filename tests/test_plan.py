@@ -254,7 +254,7 @@ def test_plan_exit_codes(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plan", "spearman", "--rounds", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and "unknown suite 'no_such_suite'" in err[0]
-    assert err[1].startswith("eigenbench: error: eigenbench plan: min_samples")
+    assert err[1].startswith("eigenbench: error: eigenbench plan: argument --min-samples")
 
 
 def test_plan_text_view_fits_80_columns(

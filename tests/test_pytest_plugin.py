@@ -168,7 +168,7 @@ def test_clock_choice():
     import torch
 
     if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="no CUDA device"):
+        with pytest.raises(pytest.skip.Exception, match="no CUDA device"):
             choose_clock("cuda")
     assert choose_clock("auto").name == "perf_counter"
 
@@ -246,3 +246,62 @@ def test_gpu_path_stores_cuda_event_times(inner):
     direct = bench["extra_info"]["direct_s"]
     # _sleep returns at once on the host; only device timing sees its duration
     assert bench["stats"]["median"] == pytest.approx(direct, rel=0.1)
+
+
+NAN_CLOCK_TEST = """
+import math
+import pytest
+
+
+class NanClock:
+    name = "nan"
+
+    def __init__(self, value):
+        self.value = value
+
+    def time(self, fn, number):
+        fn()
+        return self.value
+
+
+@pytest.mark.eigenbench(clock=NanClock(math.nan))
+def test_nan(cuda_benchmark):
+    cuda_benchmark(lambda: 1, rounds=3, warmup_rounds=0)
+
+
+@pytest.mark.eigenbench(clock=NanClock(math.inf))
+def test_inf(cuda_benchmark):
+    cuda_benchmark(lambda: 1, rounds=3, warmup_rounds=0)
+
+
+def test_after():
+    assert True
+"""
+
+
+@needs_pytest_benchmark
+def test_a_nan_or_inf_clock_value_fails_that_test_not_the_session(inner):
+    inner.makepyfile(test_nan=NAN_CLOCK_TEST)
+    result = _run_inner(inner, "--benchmark-json=out.json")
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(["*clock 'nan' measured nan s for one call*"])
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+GPU_ONLY_TEST = """
+import pytest
+
+
+@pytest.mark.eigenbench(device="cuda")
+def test_gpu_only(cuda_benchmark):
+    cuda_benchmark(lambda: 1, rounds=3, warmup_rounds=0)
+"""
+
+
+@needs_pytest_benchmark
+def test_device_cuda_without_a_gpu_is_skipped_not_failed(inner, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    inner.makepyfile(test_gpu_only=GPU_ONLY_TEST)
+    _run_inner(inner).assert_outcomes(skipped=1)

@@ -245,3 +245,84 @@ def test_fuzzed_run_files_load_or_fail_cleanly(
         assert "\n" not in str(exc) and str(f) in str(exc)  # noqa: PT017
     else:
         save_run(loaded, f)  # anything the loader accepts can be written back
+
+
+def _declare(**fields: str) -> str:
+    """SLOW_SUITE with some Workload fields replaced by source text."""
+    source = SLOW_SUITE
+    defaults = {
+        "name": '"nap"',
+        "impls": '(Impl("sleepy", nap),)',
+        "grid": '{"n": [1, 2, 3, 4, 5, 6, 7, 8]}',
+        "quick_grid": '{"n": [1]}',
+    }
+    for key, value in fields.items():
+        old = f"{key}={defaults[key]}"
+        assert old in source, old
+        source = source.replace(old, f"{key}={value}")
+    return source
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (_declare(grid='"n=1,2"'), "workload 'nap': grid: must be a mapping"),
+        (_declare(grid='{"n": 5}'), "workload 'nap': grid: param 'n' must map to a list"),
+        (_declare(quick_grid="None"), "workload 'nap': quick_grid: must be a mapping"),
+        (_declare(grid='{"n": [1, float("nan")]}'), "grid: param 'n' must be a finite number"),
+        (_declare(quick_grid='[{"n": float("inf")}]'), "quick_grid: param 'n' must be a finite"),
+        (_declare(grid='{"n": [1e400]}'), "grid: param 'n' must be a finite number, got inf"),
+        (_declare(impls='Impl("sleepy", nap)'), "workload 'nap': impls: must be a tuple or list"),
+        (
+            _declare(impls='(Impl("sleepy", nap, when=lambda p, d: 1 / 0),)'),
+            "impl 'sleepy': when({'n': 1}, 'cpu') raised ZeroDivisionError",
+        ),
+        (_declare(name="7"), "workload 7: name: must be a string, got int"),
+        (_declare(impls="(Impl(None, nap),)"), "impl name: must be a string, got NoneType"),
+        (_declare(name='"a/b"'), "name: must not hold '/'"),
+        (_declare(name='"n" * 101'), "name: must be 1 to 100 characters, got 101"),
+        (
+            SLOW_SUITE.replace("workloads=(WORKLOAD,)", "workloads=WORKLOAD"),
+            "suite 'slow': workloads: must be a tuple or list, got Workload",
+        ),
+        (
+            SLOW_SUITE.replace('name="slow"', "name=b'slow'"),
+            "SUITE.name: must be a string, got bytes",
+        ),
+    ],
+    ids=[
+        "grid-str",
+        "grid-dict-of-scalars",
+        "grid-none",
+        "grid-nan",
+        "grid-inf",
+        "grid-1e400",
+        "impls-not-a-tuple",
+        "raising-when",
+        "workload-name-int",
+        "impl-name-none",
+        "name-with-slash",
+        "name-too-long",
+        "workloads-not-a-tuple",
+        "suite-name-bytes",
+    ],
+)
+def test_malformed_declarations_exit_3_naming_file_and_field(
+    suites: Path, source: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (suites / "slow.py").write_text(source)
+    for command in (["run", "slow", "--quick"], ["list", "--json"], ["plan", "slow"]):
+        assert main(command) == 3
+        out, err = capsys.readouterr()
+        assert message in err and "slow.py" in err, err
+        assert err.strip().count("\n") == 0 and not out
+
+
+def test_suite_names_longer_than_a_file_name_exit_3_in_one_line(
+    suites: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    long = "s" * 200  # a valid file name, too long a suite name
+    (suites / f"{long}.py").write_text(SLOW_SUITE.replace('name="slow"', f'name="{long}"'))
+    assert main(["run", long, "--quick"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "at most 100" in err and err.count("\n") == 0

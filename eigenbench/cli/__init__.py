@@ -6,18 +6,29 @@ error · 130 interrupted. Results go to stdout, progress and errors to stderr.
 
 from __future__ import annotations
 
-import signal
+import argparse
+import errno
 import sys
 from collections.abc import Sequence
 
 from eigenbench.cli.parser import build_parser
 from eigenbench.errors import EigenbenchError
+from eigenbench.run import contain
+from eigenbench.units import clean_text
 
 __all__ = ["build_parser", "main"]
 
+TIMEOUT_WITHOUT_ISOLATE = (
+    "eigenbench: note: without --isolate, --timeout is checked between calls: a call that "
+    "hangs cannot be stopped (add --isolate to kill it at its budget)"
+)
 
-def _sigterm(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+
+def _notes(args: argparse.Namespace) -> None:
+    """One-line notes on options that do less than they seem to (stderr)."""
+    if getattr(args, "timeout_s", None) is not None and getattr(args, "isolate", True) is False:
+        if args.command in ("run", "check"):
+            print(TIMEOUT_WITHOUT_ISOLATE, file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,18 +36,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     argv = [a for a in argv if a != "--debug"]  # before or after the sub-command alike
-    try:
-        signal.signal(signal.SIGTERM, _sigterm)
-    except ValueError:  # not the main thread (e.g. called from a test runner thread)
-        pass
+    signals = contain.signals()
+    with contain.interrupts():  # SIGINT and SIGTERM: KeyboardInterrupt, counted
+        code = _command(argv, debug)
+    if contain.signals() > signals and code != 130:  # an interrupt some code caught
+        print("eigenbench: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+def _command(argv: list[str], debug: bool) -> int:
+    """The command's exit code; errors as one line (tracebacks with `debug`)."""
     try:
         args = build_parser().parse_args(argv)
+        _notes(args)
         return int(args.func(args))
     except EigenbenchError as exc:
         if debug:
             raise
-        print(f"eigenbench: error: {exc}", file=sys.stderr)
+        print(clean_text(f"eigenbench: error: {exc}"), file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG or debug:
+            raise
+        print(clean_text(f"eigenbench: error: {exc.filename}: file name too long"), file=sys.stderr)
+        return 4
     except KeyboardInterrupt:
         print("eigenbench: interrupted", file=sys.stderr)
         return 130

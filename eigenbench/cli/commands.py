@@ -16,6 +16,7 @@ from typing import Any
 
 from eigenbench.env import resolve_devices
 from eigenbench.errors import EigenbenchError, EnvironmentProblem, UsageError
+from eigenbench.units import clean_text
 
 RUNS_DIR = Path("results/runs")
 REPORTS_DIR = Path("reports")
@@ -107,7 +108,7 @@ def _baseline_records(machine_key: str | None, err: Any) -> dict[str, Any]:
     try:
         return records_by_id(machine_key)
     except EigenbenchError as exc:
-        err.print(f"warning: baseline not used for estimates: {exc}", markup=False)
+        err.print(clean_text(f"warning: baseline not used for estimates: {exc}"), markup=False)
         return {}
 
 
@@ -127,7 +128,9 @@ def _estimates(runner: Any, cases: list[Any], err: Any) -> dict[str, float]:
             unavailable=lambda c: unavailable_reason(c, has_cuda=runner.has_cuda),
         )
     except Exception as exc:  # a broken prior in a suite: an estimate is no reason to stop
-        err.print(f"warning: no time estimate: {type(exc).__name__}: {exc}", markup=False)
+        err.print(
+            clean_text(f"warning: no time estimate: {type(exc).__name__}: {exc}"), markup=False
+        )
         return {}
     return {c.id: c.seconds for c in plan.cases}
 
@@ -145,7 +148,9 @@ def _measure(runner: Any, cases: list[Any], out: Path, what: str) -> dict[str, A
     eta = f", estimated {fmt_duration(sum(estimates.values()))}" if estimates else ""
     threads = (runner.env.get("cpu") or {}).get("torch_threads")
     how = f" (torch threads {threads}{eta})" if threads else (f" ({eta[2:]})" if eta else "")
-    err.print(f"eigenbench: {len(cases)} cases of {what} → {out}{how}", soft_wrap=True)
+    err.print(
+        f"eigenbench: {len(cases)} cases of {what} → {out}{how}", soft_wrap=True, markup=False
+    )
     with Progress(len(cases), estimates=estimates) as progress:
         runner.on_record = progress.advance
         try:
@@ -153,7 +158,8 @@ def _measure(runner: Any, cases: list[Any], out: Path, what: str) -> dict[str, A
         except KeyboardInterrupt:
             err.print(
                 f"interrupted: {len(runner.run_doc['records'])} records kept in {out}; "
-                f"continue with --resume {out}"
+                f"continue with --resume {out}",
+                markup=False,
             )
             return None
 
@@ -200,7 +206,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     title = f"cases of run {run['run_id']}"
     console.print(results_table(run["records"], title=title, width=console.width))
     _print_answers(console, run)
-    Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}", soft_wrap=True)
+    Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}", soft_wrap=True, markup=False)
     return EnvironmentProblem.exit_code if died else _cuda_lost_exit(runner)
 
 
@@ -307,7 +313,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         if rechecked is None:
             return 130
         result = judge_again(baseline, run, rechecked, result, **settings)
-    Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}")
+    Console(stderr=True).print(f"wrote {out}: {_status_counts(run)}", markup=False)
     return _show_result(result, args)
 
 
@@ -363,7 +369,7 @@ def cmd_ab(args: argparse.Namespace) -> int:
     out_dir = Path(args.out_dir)
     for side, run in zip(SIDES, (base_run, head_run), strict=True):
         path = save_run(run, out_dir / f"ab-{run['ab']['id']}-{side}.json")
-        err.print(f"wrote {path}: {_status_counts(run)}")
+        err.print(f"wrote {path}: {_status_counts(run)}", markup=False)
     return _show_result(paired_compare(base_run, head_run, threshold=settings["threshold"]), args)
 
 
@@ -476,7 +482,7 @@ def _show_result(result: Any, args: argparse.Namespace) -> int:
     result = replace(result, fail_on_dispatch_change=args.fail_on_dispatch_change)
     err = Console(stderr=True)
     for warning in result.warnings:
-        err.print(f"warning: {warning}", markup=False, highlight=False)
+        err.print(clean_text(f"warning: {warning}"), markup=False, highlight=False)
     if args.json:
         print(result.to_json())
     else:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+from collections.abc import Callable
 
 from eigenbench.cli.commands import (
     RUNS_DIR,
@@ -23,11 +25,41 @@ from eigenbench.cli.merge import add_merge_parser
 from eigenbench.cli.profile import add_profile_parser
 from eigenbench.errors import UsageError
 from eigenbench.gate.baseline import DEFAULT_KEEP
+from eigenbench.run.options import DEFAULT_ISOLATE_BUDGET_S
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}")
+
+
+def number(
+    kind: type[int] | type[float], low: float, *, low_ok: bool = True
+) -> Callable[[str], float]:
+    """An argparse `type`: a finite `kind` at least `low` (above it when not `low_ok`);
+    anything else (NaN, inf, negative) is a usage error, exit 2, before any work starts."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got {text!r}"
+            ) from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if value < low or (value == low and not low_ok):
+            raise argparse.ArgumentTypeError(
+                f"expected {'≥' if low_ok else '>'} {low:g}, got {text}"
+            )
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+SECONDS = number(float, 0, low_ok=False)
+"""A budget in seconds: finite and above zero."""
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -36,7 +68,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--isolate",
         action="store_true",
-        help="each case in a child process: its own peak RSS, killed when it overruns --timeout",
+        help="each case in a child process: its own peak RSS, killed when it overruns "
+        f"--timeout (default {DEFAULT_ISOLATE_BUDGET_S:g} s); it dies with this process",
     )
     p.add_argument(
         "--graph",
@@ -50,7 +83,9 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="do not profile one extra call per case for its dispatch fingerprint",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, metavar="N", help="torch CPU threads (default: torch's)")
+    p.add_argument(
+        "--threads", type=number(int, 1), metavar="N", help="torch CPU threads (default: torch's)"
+    )
     _add_measure_arguments(p)
 
 
@@ -66,34 +101,39 @@ def _add_measure_arguments(p: argparse.ArgumentParser) -> None:
     """How long to sample each case: shared by `run`, `check`, `ab` and `plan`."""
     p.add_argument(
         "--rounds",
-        type=int,
+        type=number(int, 1),
         default=1,
         metavar="N",
         help="sample each case in N rounds spread over the run, pooled (same total budget); "
         "steadier medians between runs on shared machines (default %(default)s)",
     )
-    p.add_argument("--min-samples", dest="min_samples", type=int)
+    p.add_argument("--min-samples", dest="min_samples", type=number(int, 2), metavar="N")
     p.add_argument(
         "--max-time",
         dest="max_time_s",
-        type=float,
+        type=SECONDS,
         metavar="SECONDS",
         help="sampling budget per case (default 2)",
     )
     p.add_argument(
         "--rel-ci",
         dest="rel_ci_target",
-        type=float,
+        type=number(float, 0, low_ok=False),
         metavar="FRACTION",
         help="stop when the median's 95%% interval is within ± this (default 0.01)",
     )
-    p.add_argument("--warmup", dest="warmup_s", type=float, metavar="SECONDS")
+    p.add_argument(
+        "--warmup", dest="warmup_s", type=number(float, 0), metavar="SECONDS", help="(≥ 0)"
+    )
     p.add_argument(
         "--timeout",
         dest="timeout_s",
-        type=float,
+        type=SECONDS,
         metavar="SECONDS",
-        help="hard budget per case; bigger sizes of that impl are then skipped",
+        help="hard budget per case; bigger sizes of that impl are then skipped. Without "
+        "--isolate it is checked between calls (a hung call cannot be stopped: a note says "
+        "so); with --isolate the child is killed past it (default with --isolate: "
+        f"{DEFAULT_ISOLATE_BUDGET_S:g} s)",
     )
 
 
@@ -141,7 +181,7 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     """How to judge changes and report them: shared by `compare`, `check` and `ab`."""
     p.add_argument(
         "--threshold",
-        type=float,
+        type=number(float, 0),
         default=5.0,
         metavar="PCT",
         help="smallest change that counts, in percent (default 5)",
@@ -153,7 +193,7 @@ def _add_compare_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--run-drift",
-        type=float,
+        type=number(float, 0),
         metavar="PCT",
         help="sd of the shift shared by every case between two sessions, in percent "
         "(default 1, as measured on a shared 2-core VM; ignored with --relative-to)",
@@ -301,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     save.add_argument("--root", default="results/baselines", metavar="DIR")
     save.add_argument(
         "--keep",
-        type=int,
+        type=number(int, 1),
         default=DEFAULT_KEEP,
         metavar="K",
         help="runs the baseline remembers: compare takes each case's level and drift from "

@@ -40,9 +40,10 @@ def machine_key(run: Mapping[str, Any]) -> str:
 
 
 def _safe_name(name: str, what: str) -> str:
-    if not _SAFE.match(name) or ".." in name:
+    if not _SAFE.match(name) or ".." in name or len(name) > 100:
         raise BaselineError(
-            f"{what} {name!r} cannot be a file name (use letters, digits, '.', '_' and '-')"
+            f"{what} {name[:60]!r} cannot be a file name (use up to 100 letters, digits, "
+            "'.', '_' and '-')"
         )
     return name
 

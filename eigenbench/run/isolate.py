@@ -105,6 +105,8 @@ def run_isolated(
             str(result_path),
             "--started",
             str(started_path),
+            "--parent",
+            str(os.getpid()),
         ]
         with open(stderr_path, "wb") as err:
             proc = subprocess.Popen(

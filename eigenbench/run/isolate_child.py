@@ -8,11 +8,16 @@ atomically; the parent (`eigenbench.run.isolate`) supervises it.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import dataclasses
 import json
 import os
 import resource
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ from typing import Any
 from eigenbench.measure.memory import status_bytes
 from eigenbench.measure.stats import summarize
 from eigenbench.results import write_atomic
+from eigenbench.run import contain
 from eigenbench.run.options import RunOptions
 from eigenbench.run.records import one_line
 from eigenbench.run.runner import Runner
@@ -36,13 +42,41 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--options", required=True, help="RunOptions.to_dict() as JSON")
     p.add_argument("--result", required=True, type=Path)
     p.add_argument("--started", required=True, type=Path)
+    p.add_argument("--parent", type=int, help="the parent's pid: the child dies with it")
     return p.parse_args(argv)
+
+
+PR_SET_PDEATHSIG = 1
+PARENT_POLL_S = 0.5
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Make this process end when its parent does (a CI cancel SIGKILLs the parent's group,
+    and the child has a session of its own): on Linux the kernel's parent-death signal, and
+    everywhere a thread that exits once the parent pid is gone."""
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent:  # it died before the line above
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="eigenbench-parent-watch", daemon=True).start()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Child side: run one case, write its record (or an error line) to the result file."""
     inherited = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _KIB  # before the suite loads
     args = _parse_args(argv)
+    die_with_parent(args.parent)
+    contain.install_interrupts()  # an impl's own KeyboardInterrupt is then a failed record
     out: dict[str, Any] = {"inherited_maxrss_bytes": inherited}
     try:
         out.update(_run_child(args, inherited))

@@ -10,6 +10,10 @@ from typing import Any
 from eigenbench.measure.loop import MeasureOptions
 from eigenbench.spec import Case
 
+DEFAULT_ISOLATE_BUDGET_S = 600.0
+"""A case's budget under `--isolate` without `--timeout`: the child is killed past it, so a
+hung call never stalls the run for good."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:

@@ -5,7 +5,9 @@ Pure: builds dicts from cases and measurements; nothing here times, runs or writ
 
 from __future__ import annotations
 
+import contextlib
 import math
+import numbers
 import statistics
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -16,9 +18,16 @@ from eigenbench.measure.stats import summarize
 from eigenbench.results import Record
 from eigenbench.spec import DEVICES, Case, Validation, parse_case_id
 
-OUT_OF_MEMORY_TEXTS = ("out of memory", "alloc_failed", "can't allocate memory")
+OUT_OF_MEMORY_TEXTS = (
+    "out of memory",
+    "alloc_failed",
+    "can't allocate memory",
+    "cannot allocate memory",
+    "defaultcpuallocator: not enough memory",
+)
 """Texts of allocation failures that are not typed as such: cuSOLVER's workspace
-(`CUSOLVER_STATUS_ALLOC_FAILED`) and torch's `DefaultCPUAllocator`."""
+(`CUSOLVER_STATUS_ALLOC_FAILED`) and torch's `DefaultCPUAllocator` ("can't allocate memory"
+in older versions, "not enough memory" in newer ones, after an `[enforce fail at …]`)."""
 
 FATAL_CUDA_TEXTS = (
     "illegal memory access",
@@ -38,7 +47,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
     """torch's or CuPy's OutOfMemoryError, a MemoryError, or a library's allocation failure."""
     if isinstance(exc, MemoryError):
         return True
-    text = str(exc).lower()[:300]
+    text = str(exc).lower()[:2000]
     return type(exc).__name__ == "OutOfMemoryError" or any(t in text for t in OUT_OF_MEMORY_TEXTS)
 
 
@@ -53,6 +62,40 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def as_validation(value: object) -> Validation:
+    """What a workload's `validate` returned, as a Validation of plain Python values (NumPy
+    and torch scalars converted); TypeError naming the field when it is not one."""
+    if not isinstance(value, Validation):
+        raise TypeError(f"validate returned {type(value).__name__}, expected a Validation")
+    ok = _plain(value.ok)
+    if not isinstance(ok, bool):
+        raise TypeError(f"validate returned ok={value.ok!r}, expected True or False")
+    errs = [_error_value(value.max_abs_err, "max_abs_err")]
+    errs.append(_error_value(value.max_rel_err, "max_rel_err"))
+    if not isinstance(value.reference, str):
+        raise TypeError(f"validate returned reference={value.reference!r}, expected a string")
+    if value.detail is not None and not isinstance(value.detail, str):
+        raise TypeError(f"validate returned detail={value.detail!r}, expected a string or None")
+    return Validation(ok, errs[0], errs[1], value.reference, value.detail)
+
+
+def _plain(value: object) -> object:
+    """A NumPy or torch scalar as the Python value it holds; anything else unchanged."""
+    if not isinstance(value, (bool, numbers.Real)) and hasattr(value, "item"):
+        with contextlib.suppress(Exception):
+            return value.item()
+    return value
+
+
+def _error_value(value: object, name: str) -> float | None:
+    value = _plain(value)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"validate returned {name}={value!r}, expected a number or None")
+    return float(value)
 
 
 def empty_record(

@@ -26,11 +26,18 @@ from eigenbench.measure.gpuclocks import ClockWatch, throttle_warning, watch_cur
 from eigenbench.measure.loop import Measurement, MeasureOptions, first_call, measure, per_round
 from eigenbench.measure.memory import peak_memory
 from eigenbench.results import SCHEMA_ID, Record, new_run_id, save_run
+from eigenbench.run import contain
 from eigenbench.run.convergence import follow, to_record
 from eigenbench.run.graphtime import time_graph
 from eigenbench.run.isolate import run_isolated
-from eigenbench.run.options import RunOptions, case_measure_options, sampled_in_rounds
+from eigenbench.run.options import (
+    DEFAULT_ISOLATE_BUDGET_S,
+    RunOptions,
+    case_measure_options,
+    sampled_in_rounds,
+)
 from eigenbench.run.records import (
+    as_validation,
     base_record,
     is_fatal_cuda_error,
     is_out_of_memory,
@@ -103,6 +110,7 @@ class Runner:
     ) -> None:
         self.env = dict(env)
         self.options = options
+        self._out_path: Path | None = None
         self.out_path = out_path
         self.command = command
         self.clock_factory = clock_factory
@@ -133,6 +141,16 @@ class Runner:
             "records": [],
         }
 
+    @property
+    def out_path(self) -> Path | None:
+        """The run file, absolute from the start: a case that changes directory cannot
+        split the run in two."""
+        return self._out_path
+
+    @out_path.setter
+    def out_path(self, path: Path | None) -> None:
+        self._out_path = None if path is None else Path(path).absolute()
+
     def resume(self, previous: Mapping[str, Any]) -> None:
         """Continue `previous` (a loaded run): keep its finished records and its run id."""
         kept = [r for r in previous["records"] if r["status"] != "interrupted"]
@@ -151,11 +169,12 @@ class Runner:
         todo = [c for c in cases if c.id not in done]
         current: Case | None = None
         try:
-            for i, current in enumerate(todo):
-                self.add(self.run_case(current), i, len(todo))
-            current = None
-            self._more_rounds(todo)
-            self.fingerprint_deferred()
+            with contain.interrupts():  # tells a real Ctrl-C from an impl's own
+                for i, current in enumerate(todo):
+                    self.add(self.run_case(current), i, len(todo))
+                current = None
+                self._more_rounds(todo)
+                self.fingerprint_deferred()
         except KeyboardInterrupt:
             if current is not None and current.id not in {r["id"] for r in self.run_doc["records"]}:
                 self.add(
@@ -183,16 +202,24 @@ class Runner:
         """Sample `case` for one more round and pool it into `record`; the round's median,
         or None when the round failed (a warning on the record; earlier rounds are kept)."""
         load_start = hostload.snapshot()
+        before, signals = contain.GlobalState.take(), contain.signals()
         try:
-            m = self._sample(case)
-        except KeyboardInterrupt:
-            raise
-        except Exception as exc:  # keep the rounds already measured
-            if case.device == "cuda" and is_fatal_cuda_error(exc):
-                self._lose_cuda(case, one_line(exc))
+            with contain.stdout_to_stderr():
+                m = self._sample(case)
+        except (Exception, KeyboardInterrupt, SystemExit) as exc:  # keep the earlier rounds
+            _restore(before, record)
+            if isinstance(exc, KeyboardInterrupt) and contain.is_real_interrupt(signals):
+                raise
+            if not isinstance(exc, Exception):
+                why = contain.exit_reason(exc)
+            else:
+                why = one_line(exc)
+                if case.device == "cuda" and is_fatal_cuda_error(exc):
+                    self._lose_cuda(case, why)
             done = record.get("rounds", 1)
-            record.setdefault("warnings", []).append(f"round {done + 1}: {one_line(exc)}")
+            record.setdefault("warnings", []).append(f"round {done + 1}: {why}")
             return None
+        _restore(before, record)
         pool_round(record, m, self.options.measure.rel_ci_target)
         this_round = hostload.load_between(load_start, hostload.snapshot())
         record["host_load"] = hostload.merge_loads(record.get("host_load"), this_round)
@@ -244,12 +271,18 @@ class Runner:
         )
         if reason is not None:
             return base_record(case, "skipped", reason)
+        before, signals = contain.GlobalState.take(), contain.signals()
         try:
-            record = self._isolated(case) if self.options.isolate else self._measure_case(case)
-        except KeyboardInterrupt:
-            raise
+            with contain.stdout_to_stderr():
+                record = self._isolated(case) if self.options.isolate else self._measure_case(case)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            if isinstance(exc, KeyboardInterrupt) and contain.is_real_interrupt(signals):
+                before.restore()
+                raise
+            record = base_record(case, "failed", contain.exit_reason(exc))
         except Exception as exc:  # one failing case must not end the run
             record = self._failure(case, exc)
+        _restore(before, record)
         self._add_throughput(case, record)
         if record["status"] == "failed":
             # Out of the `except`: its traceback no longer pins the case's tensors.
@@ -274,7 +307,11 @@ class Runner:
     def _isolated(self, case: Case) -> Record:
         """The case in a child process, killed well after its own budget would stop it."""
         budget = self.options.measure.timeout_s
-        hard = None if budget is None else budget + max(5.0, 0.5 * budget)
+        if budget is None:  # without --timeout: killed at the default budget
+            return run_isolated(
+                case.suite, case.id, self.options, timeout_s=DEFAULT_ISOLATE_BUDGET_S, case=case
+            )
+        hard = budget + max(5.0, 0.5 * budget)
         return run_isolated(case.suite, case.id, self.options, timeout_s=hard, case=case)
 
     def _failure(self, case: Case, exc: BaseException) -> Record:
@@ -310,7 +347,7 @@ class Runner:
         load_start = hostload.snapshot()
         start = clock.now()
         output, first_s = first_call(fn, clock)
-        validation = w.validate(output, expected, case.param_dict, case.dtype)
+        validation = as_validation(w.validate(output, expected, case.param_dict, case.dtype))
         del output
         with self._watching(case) as watch:
             m = measure(fn, clock, self._measure_options(case), start_s=start)
@@ -333,7 +370,7 @@ class Runner:
         """The output of one more call, checked again: an impl right on its first call may
         turn wrong while timed (pytorch#192483: batched eigh from its third call on)."""
         w = case.workload
-        again = w.validate(fn(), expected, case.param_dict, case.dtype)
+        again = as_validation(w.validate(fn(), expected, case.param_dict, case.dtype))
         if again.ok:
             return again
         detail = again.detail or "result differs from the reference"
@@ -364,7 +401,9 @@ class Runner:
         load_start = hostload.snapshot()
         traj = follow(problem, conv, clock.now)
         expected = self.reference_for(case, inputs)
-        validation = w.validate(problem.result(), expected, case.param_dict, case.dtype)
+        validation = as_validation(
+            w.validate(problem.result(), expected, case.param_dict, case.dtype)
+        )
         timed = w.bind(case.impl, inputs, case.phase)()
         start = clock.now()
         _, first_s = first_call(timed.step, clock)
@@ -422,18 +461,32 @@ class Runner:
             if self.cuda_lost:
                 break
             record = by_id[case.id]
+            before, signals = contain.GlobalState.take(), contain.signals()
             try:
-                fn = case.workload.bind(case.impl, self._inputs(case), case.phase)
-                if case.workload.kind == "convergence":
-                    fn = fn().step
-                self._add_dispatch(case, fn, record)
-            except KeyboardInterrupt:
-                raise
+                with contain.stdout_to_stderr():
+                    fn = case.workload.bind(case.impl, self._inputs(case), case.phase)
+                    if case.workload.kind == "convergence":
+                        fn = fn().step
+                    self._add_dispatch(case, fn, record)
+            except (KeyboardInterrupt, SystemExit) as exc:
+                if isinstance(exc, KeyboardInterrupt) and contain.is_real_interrupt(signals):
+                    before.restore()
+                    raise
+                record["dispatch"] = None
+                record["dispatch_reason"] = f"not profiled: {contain.exit_reason(exc)}"
             except Exception as exc:  # the measurement stands; only the fingerprint is lost
                 record["dispatch"] = None
                 record["dispatch_reason"] = f"not profiled: {one_line(exc)}"
+            _restore(before, record)
         self._dispatch_later.clear()
         self._save()
+
+
+def _restore(before: contain.GlobalState, record: Record) -> None:
+    """Put back the global state a case changed; a warning on its record names it."""
+    changed = before.restore()
+    if changed:
+        record.setdefault("warnings", []).append(contain.changed_warning(changed))
 
 
 def slower_while_following(record: Record, factor: float = 2.0) -> str | None:
