@@ -423,7 +423,9 @@ def render_table(result: CompareResult, *, show_unchanged: bool = True) -> Any:
         title=safe(
             f"compare: threshold {result.threshold * 100:.3g} %, BH q = {result.alpha:g}{rel}"
         ),
-        caption=safe("\n".join(filter(None, [counts or "no cases", dispatch, _noise_caption(result)]))),
+        caption=safe(
+            "\n".join(filter(None, [counts or "no cases", dispatch, _noise_caption(result)]))
+        ),
     )
     columns = [
         ("case", "left"),
