@@ -21,45 +21,21 @@ listed under `cases`. Exit 0 always (the counts are the result), 2 on bad usage.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-CMD = [sys.executable, "-m", "eigenbench"]
-FAST = ["--warmup", "0", "--max-time", "0.02", "--min-samples", "3"]
+from probe_trials import FAST, Setup, Tally, prepare, race_trials, run_cli, signal_trials, snapshot
 
-SUITE = """
-import time
-import numpy as np
-from eigenbench.spec import Impl, Suite, Validation, Workload
-
-def nap(x):
-    time.sleep(0.01)
-    return x
-
-WORKLOAD = Workload(
-    name="nap",
-    impls=(Impl("a", nap), Impl("b", nap), Impl("gone", nap, requires=("no_such_module_x",))),
-    make_inputs=lambda p, d, t, s: np.zeros(int(p["n"])),
-    reference=lambda x, p, ph: x,
-    validate=lambda out, ref, p, t: Validation(True, 0.0, 0.0, "itself"),
-    grid={"n": [1, 2, 3, 4, 5, 6, 7, 8]}, quick_grid={"n": [1, 2]},
-)
-SUITE = Suite(name="probe", workloads=(WORKLOAD,))
-"""
 ESC_TEXT = "[/x] [enforce fail at alloc.cpp] \x1b[31mred\x1b]0;title\x07 [bold]b"
 MAY_REGRESS = {"compare", "compare-base", "check"}
 
@@ -71,54 +47,6 @@ class Mutation:
     must_reject: bool
     write: Callable[[Path], None]
     """Creates the input at the given path (a file, link, FIFO or folder)."""
-
-
-@dataclass
-class Tally:
-    counts: Counter[str] = field(default_factory=Counter)
-    cases: list[dict[str, Any]] = field(default_factory=list)
-
-    def flag(self, kind: str, **info: Any) -> None:
-        self.counts[kind] += 1
-        self.cases.append({"kind": kind, **info})
-
-
-def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float) -> dict[str, Any]:
-    """One command in its own process group: rc, stdout, stderr, or rc None on a hang."""
-    proc = subprocess.Popen(
-        [*CMD, *args],
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
-    try:
-        out, err = proc.communicate(timeout=timeout)
-        rc: int | None = proc.returncode
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        rc = None
-    return {
-        "rc": rc,
-        "out": out.decode("utf-8", "replace"),
-        "err": err.decode("utf-8", "replace"),
-    }
-
-
-def snapshot(path: Path) -> Any:
-    """What is at `path`, without reading special files: None, a hash, or a tree of them."""
-    if not os.path.lexists(path):
-        return None
-    if path.is_symlink():
-        return ("link", os.readlink(path))
-    if path.is_dir():
-        return tuple((str(p.relative_to(path)), snapshot(p)) for p in sorted(path.rglob("*")))
-    if path.is_file():
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    return ("special", path.lstat().st_mode)
 
 
 # ---------------------------------------------------------------- mutations
@@ -182,10 +110,17 @@ def _special(kind: str) -> Callable[[Path], None]:
 
 def mutations(doc: dict[str, Any], rng: random.Random, per_family: int) -> list[Mutation]:
     """Every family, `per_family` random picks in each of the path-based ones."""
+    return [
+        *_shape_mutations(doc, rng, per_family),
+        *_token_mutations(doc, rng, per_family),
+        *_other_mutations(doc, rng, per_family),
+    ]
+
+
+def _shape_mutations(doc: dict[str, Any], rng: random.Random, per_family: int) -> list[Mutation]:
+    """Truncations, type swaps, deleted and added fields."""
     text = json.dumps(doc, indent=1)
     paths = _paths(doc)[1:]
-    numeric = [p for p in paths if _get(doc, p).__class__ in (int, float)]
-    strings = [p for p in paths if isinstance(_get(doc, p), str)]
     objects = [p for p in [(), *paths] if isinstance(_get(doc, p), dict)]
     out: list[Mutation] = []
     for frac in (0.0, 0.01, 0.3, 0.6, 0.99):
@@ -205,6 +140,15 @@ def mutations(doc: dict[str, Any], rng: random.Random, per_family: int) -> list[
     for p in rng.sample(objects, min(per_family, len(objects))):
         mutated = json.dumps(_set(doc, (*p, "zz_extra"), {"a": [1, "b"]}))
         out.append(Mutation("add", f"{_ptr(p)}/zz_extra", False, _text_writer(mutated)))
+    return out
+
+
+def _token_mutations(doc: dict[str, Any], rng: random.Random, per_family: int) -> list[Mutation]:
+    """Raw JSON the schema cannot see: huge and non-finite numbers, deep nesting, surrogates."""
+    paths = _paths(doc)[1:]
+    numeric = [p for p in paths if _get(doc, p).__class__ in (int, float)]
+    strings = [p for p in paths if isinstance(_get(doc, p), str)]
+    out: list[Mutation] = []
     for tok in ("1e400", "-1e400", "1" + "0" * 400, "1e308", "-0.0", "123456789" * 50):
         for p in rng.sample(numeric, min(max(1, per_family // 3), len(numeric))):
             bad = tok not in ("1e308", "-0.0")
@@ -233,6 +177,14 @@ def mutations(doc: dict[str, Any], rng: random.Random, per_family: int) -> list[
                 _text_writer(_token(doc, p, '"a\\ud800b"')),
             )
         )
+    return out
+
+
+def _other_mutations(doc: dict[str, Any], rng: random.Random, per_family: int) -> list[Mutation]:
+    """Bad bytes, duplicate ids, terminal escapes, over-long names, special files, junk."""
+    text = json.dumps(doc, indent=1)
+    strings = [p for p in _paths(doc)[1:] if isinstance(_get(doc, p), str)]
+    out: list[Mutation] = []
     out.append(
         Mutation(
             "surrogate",
@@ -374,185 +326,16 @@ def _copy_tree(src: Path, dst: Path) -> None:
             q.write_bytes(p.read_bytes())
 
 
-# ---------------------------------------------------------------- signals and races
-
-
-def _ok_records(path: Path) -> int | None:
-    try:
-        return sum(r.get("status") == "ok" for r in json.loads(path.read_text())["records"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def signal_trials(t: Tally, setup: Setup, n: int, rng: random.Random) -> None:
-    """SIGINT/SIGTERM at a random moment of a run: exit 130 (or 0 if it had finished), the
-    file valid and holding every record that was finished before the signal."""
-    from eigenbench.errors import EigenbenchError
-    from eigenbench.results import load_run
-
-    for k in range(n):
-        sig = rng.choice([signal.SIGINT, signal.SIGTERM])
-        delay = rng.uniform(0.05, 4.0)
-        out = setup.tmp / f"sig{k}.json"
-        info = {"command": "run", "family": "signal", "detail": f"{sig.name} at {delay:.2f} s"}
-        proc = subprocess.Popen(
-            [*CMD, "run", "probe", "--out", str(out), *FAST],
-            cwd=setup.tmp,
-            env=setup.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        seen, start = 0, time.monotonic()
-        while time.monotonic() - start < delay and proc.poll() is None:
-            seen = max(seen, _ok_records(out) or 0)
-            time.sleep(0.02)
-        proc.send_signal(sig)
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            t.flag("hangs", **info)
-            continue
-        t.counts["signal_trials"] += 1
-        info["rc"] = proc.returncode
-        info["stderr"] = err.decode("utf-8", "replace").strip()[-200:]
-        if proc.returncode not in (0, 130):
-            t.flag("bad_exits", **info)
-        if "Traceback" in info["stderr"]:
-            t.flag("tracebacks", **info)
-        if not out.exists():
-            if seen:
-                t.flag("data_lost", **info, why=f"no file, {seen} records had been written")
-            continue
-        try:
-            kept = sum(r["status"] == "ok" for r in load_run(out)["records"])
-        except EigenbenchError as exc:
-            t.flag("data_lost", **info, why=f"file unreadable: {exc}")
-            continue
-        if kept < seen:
-            t.flag("data_lost", **info, why=f"{kept} ok records kept, {seen} seen before")
-
-
-def race_trials(t: Tally, setup: Setup, n: int) -> None:
-    """Two runs with one --out; two baseline saves into one root; one run saved twice."""
-    for k in range(n):
-        out = setup.tmp / f"race{k}.json"
-        procs = [
-            subprocess.Popen(
-                [*CMD, "run", "probe", "--quick", "--out", str(out), *FAST],
-                cwd=setup.tmp,
-                env=setup.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            for _ in range(2)
-        ]
-        rcs = [p.wait(timeout=120) for p in procs]
-        for p in procs:
-            p.communicate()
-        t.counts["race_trials"] += 1
-        info = {"command": "run ×2 --out", "family": "race", "rc": rcs}
-        if rcs.count(0) == 2:  # both claim success, one file: one run's records are gone
-            t.flag("data_lost", **info, why="both exited 0 into one --out")
-        elif not all(rc in (0, 4) for rc in rcs):
-            t.flag("bad_exits", **info)
-    doc = json.loads(setup.good.read_text())
-    for k in range(n):
-        root = setup.tmp / f"broot{k}"
-        files = []
-        for side in range(2):
-            f = setup.tmp / f"b{k}-{side}.json"
-            f.write_text(json.dumps({**doc, "run_id": f"{doc['run_id']}-r{k}{side}"}))
-            files.append(f)
-        procs = [
-            subprocess.Popen(
-                [*CMD, "baseline", "save", str(f), "--root", str(root)],
-                cwd=setup.tmp,
-                env=setup.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-            for f in files
-        ]
-        rcs = [p.wait(timeout=120) for p in procs]
-        for p in procs:
-            p.communicate()
-        t.counts["race_trials"] += 1
-        info = {"command": "baseline save ×2", "family": "race", "rc": rcs}
-        saved = [json.loads(p.read_text()).get("history_run_ids", []) for p in root.rglob("*.json")]
-        ok_ids = {f"{doc['run_id']}-r{k}{s}" for s, rc in enumerate(rcs) if rc == 0}
-        if any(not ok_ids <= set(h) for h in saved) or not saved:
-            t.flag("data_lost", **info, why=f"history {saved} lacks one of {sorted(ok_ids)}")
-    root = setup.tmp / "twice"
-    for _ in range(2):
-        run_cli(
-            ["baseline", "save", str(setup.good), "--root", str(root)], setup.env, setup.tmp, 60
-        )
-    t.counts["race_trials"] += 1
-    for p in root.rglob("*.json"):
-        ids = json.loads(p.read_text()).get("history_run_ids", [])
-        if len(ids) != len(set(ids)):
-            t.flag(
-                "data_lost",
-                command="baseline save ×2 (same run)",
-                family="race",
-                why=f"history {ids}",
-            )
-
-
-# ---------------------------------------------------------------- setup and main
-
-
-@dataclass
-class Setup:
-    tmp: Path
-    env: dict[str, str]
-    good: Path
-    base_root: Path
-
-
-def prepare(tmp: Path) -> Setup:
-    """The tiny suite, fake peaks, a real quick run (`good`) and a baseline root from it."""
-    from eigenbench import env as envmod
-    from eigenbench.measure import peaks
-
-    suites = tmp / "suites"
-    suites.mkdir()
-    (suites / "probe.py").write_text(SUITE)
-    peak_dir = tmp / "peaks"
-    key = envmod.collect(with_gpu=False)["machine_key"]
-    fake = {d: {"flop_per_s": 1e11, "bytes_per_s": 1e10} for d in peaks.PEAK_DTYPES}
-    peaks.save_peaks(peaks.peaks_path(key, peak_dir), key, {"cpu": fake})
-    env = {
-        **os.environ,
-        "EIGENBENCH_SUITES": str(suites),
-        peaks.ROOT_VARIABLE: str(peak_dir),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
-        "COLUMNS": "120",
-    }
-    good = tmp / "good.json"
-    r = run_cli(["run", "probe", "--out", str(good), *FAST], env, tmp, 300)
-    if r["rc"] != 0:
-        raise SystemExit(
-            f"robust_probe: the reference run failed (exit {r['rc']}): {r['err'][-500:]}"
-        )
-    base_root = tmp / "base_root"
-    r = run_cli(["baseline", "save", str(good), "--root", str(base_root)], env, tmp, 120)
-    if r["rc"] != 0:
-        raise SystemExit(f"robust_probe: baseline save failed: {r['err'][-500:]}")
-    return Setup(tmp, env, good, base_root)
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="a few hundred tries (< 3 min)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=2, help="commands at once (default 2)")
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds per command")
+    p.add_argument("--timeout", type=float, help="seconds per command (10 quick, 30 full)")
     p.add_argument("--only", nargs="*", metavar="COMMAND", help="only these commands")
     p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "robust_probe.json")
     a = p.parse_args(argv)
+    timeout = a.timeout or (10.0 if a.quick else 30.0)
     rng = random.Random(a.seed)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="robust_probe.") as d:
@@ -567,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.quick:  # the cheap commands on every mutation, run/check/report on a sample
             costly = {"check", "resume", "report", "report-baseline"}
             pairs = [(m, n) for m, n in pairs if n not in costly or rng.random() < 0.2]
-        mutation_trials(t, setup, pairs, a.timeout, max(1, a.jobs))
+        mutation_trials(t, setup, pairs, timeout, max(1, a.jobs))
         signal_trials(t, setup, 4 if a.quick else 30, rng)
         race_trials(t, setup, 2 if a.quick else 10)
     keys = [
