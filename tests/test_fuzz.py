@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from factories import make_record, make_run
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from eigenbench.cli import main
@@ -151,10 +151,12 @@ VALUES = st.one_of(
 )
 NAMES = st.sampled_from(sorted(COMMANDS))
 FUZZ = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
+KNOWN = settings(FUZZ, max_examples=15, phases=[Phase.explicit, Phase.generate])
+"""For the xfail families: fewer examples, no shrinking (a failure there is already known)."""
 
 
 @FUZZ
@@ -175,7 +177,7 @@ def test_structural_mutations_exit_0_or_3_and_write_nothing_on_reject(
 
 
 @FILES_FIX
-@FUZZ
+@KNOWN
 @given(
     NAMES,
     st.sampled_from(NUMBERS),
@@ -190,7 +192,7 @@ def test_hostile_numbers_are_refused(
 
 
 @FILES_FIX
-@FUZZ
+@KNOWN
 @given(NAMES, st.sampled_from(PATHS), st.sampled_from([1000, 100_000]))
 def test_deep_nesting_is_refused(
     tmp_path_factory: pytest.TempPathFactory, name: str, path: tuple[Any, ...], depth: int
@@ -200,7 +202,7 @@ def test_deep_nesting_is_refused(
 
 
 @FILES_FIX
-@FUZZ
+@KNOWN
 @given(NAMES, st.sampled_from(STRINGS))
 def test_lone_surrogates_are_refused(
     tmp_path_factory: pytest.TempPathFactory, name: str, path: tuple[Any, ...]
@@ -224,14 +226,21 @@ def test_invalid_utf8_and_junk_are_refused(tmp_path: Path, name: str) -> None:
     check_command(name, bytes(range(256)) * 4, tmp_path / "b", must_reject=True)
 
 
-@CONTAIN_FIX
-@FUZZ
-@given(NAMES, st.sampled_from([p for p in STRINGS if p[-1] in ("reason", "run_id", "id")]))
-def test_terminal_escapes_in_a_file_do_not_reach_the_terminal(
-    tmp_path_factory: pytest.TempPathFactory, name: str, path: tuple[Any, ...]
-) -> None:
+def _escaped_run() -> dict[str, Any]:
+    """GOOD with rich markup and ANSI/OSC escapes in every free-text field."""
+    doc = json.loads(json.dumps(GOOD))
+    doc["run_id"] = doc["env"]["machine_key"] = doc["command"] = ESC
+    for rec in doc["records"]:
+        rec["reason"] = ESC
+    return doc
+
+
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=CONTAIN_FIX) if n == "show" else n for n in COMMANDS]
+)
+def test_terminal_escapes_in_a_file_do_not_reach_the_terminal(tmp_path: Path, name: str) -> None:
     """Rich markup is text, ANSI/OSC escapes are stripped (JSON output escapes them itself)."""
-    out, err = check_command(name, json.dumps(_set(path, ESC)), tmp_path_factory.mktemp("esc"))
+    out, err = check_command(name, json.dumps(_escaped_run()), tmp_path)
     assert "\x1b" not in out + err
 
 

@@ -341,7 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="robust_probe.") as d:
         setup = prepare(Path(d))
         doc = json.loads(setup.good.read_text())
-        muts = mutations(doc, rng, 3 if a.quick else 12)
+        muts = mutations(doc, rng, 2 if a.quick else 12)
         names = list(commands(setup.tmp, setup.good, setup.base_root))
         if a.only:
             names = [n for n in names if n in a.only]
@@ -349,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         pairs = [(m, n) for m in muts for n in names]
         if a.quick:  # the cheap commands on every mutation, run/check/report on a sample
             costly = {"check", "resume", "report", "report-baseline"}
-            pairs = [(m, n) for m, n in pairs if n not in costly or rng.random() < 0.2]
+            pairs = [(m, n) for m, n in pairs if n not in costly or rng.random() < 0.15]
         mutation_trials(t, setup, pairs, timeout, max(1, a.jobs))
         signal_trials(t, setup, 4 if a.quick else 30, rng)
         race_trials(t, setup, 2 if a.quick else 10)
