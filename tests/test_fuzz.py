@@ -52,6 +52,7 @@ COMMANDS: dict[str, Command] = {
         d / "x.json",
     ),
     "export github-action": lambda f, good, d: (["export", f, "--format", "github-action"], None),
+    "merge": lambda f, good, d: (["merge", f, "--out", str(d / "merged.json")], d / "merged.json"),
 }
 """Each command that reads a file: argv for input `f`, and what it may write (or None)."""
 MAY_REGRESS = {"compare (current)", "compare (baseline)", "check"}
@@ -212,7 +213,11 @@ def test_lone_surrogates_are_refused(
 
 
 @pytest.mark.parametrize(
-    "name", [n if n.startswith("compare") else pytest.param(n, marks=FILES_FIX) for n in COMMANDS]
+    "name",
+    [
+        n if n.startswith(("compare", "merge")) else pytest.param(n, marks=FILES_FIX)
+        for n in COMMANDS
+    ],
 )
 def test_duplicate_case_ids_are_refused(tmp_path: Path, name: str) -> None:
     doc = {**GOOD, "records": [*GOOD["records"], GOOD["records"][0]]}
@@ -236,7 +241,7 @@ def _escaped_run() -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=CONTAIN_FIX) if n == "show" else n for n in COMMANDS]
+    "name", [pytest.param(n, marks=CONTAIN_FIX) if n in ("show", "merge") else n for n in COMMANDS]
 )
 def test_terminal_escapes_in_a_file_do_not_reach_the_terminal(tmp_path: Path, name: str) -> None:
     """Rich markup is text, ANSI/OSC escapes are stripped (JSON output escapes them itself)."""

@@ -265,6 +265,10 @@ def commands(
             work / "x.json",
         ),
         "export-gha": lambda f: (["export", str(f), "--format", "github-action"], None),
+        "merge": lambda f: (
+            ["merge", str(f), "--out", str(work / "merged.json")],
+            work / "merged.json",
+        ),
         "check": lambda f: (
             [
                 "check",
