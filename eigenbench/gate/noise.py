@@ -174,10 +174,10 @@ def _boot_log_median(samples: Samples, resamples: int, rng: np.random.Generator)
     """Log medians of `resamples` bootstrap resamples, in O(n log n + resamples).
 
     A resample's indices are floor(n U) for uniform U, so its k-th smallest index is
-    floor(n U_(k)), and the k-th order statistic of n uniforms is Beta(k, n - k + 1); the
-    next one is U_(k) + (1 - U_(k)) Beta(1, n - k). Drawing the one or two middle order
-    statistics this way is the same distribution as resampling all n values, without the
-    resamples × n index matrix (16 KB per sample at 2000 resamples).
+    floor(n U_(k)); and with S_j the sum of j standard exponentials, U_(k) = S_k / S_(n+1).
+    So the middle order statistics come from two or three gamma draws per resample, the same
+    distribution as resampling all n values without the resamples × n index matrix (16 KB
+    per sample at 2000 resamples).
     """
     x = np.sort(np.asarray(samples, dtype=np.float64))
     if x.size == 0 or x[0] <= 0 or not np.all(np.isfinite(x)):
@@ -186,13 +186,18 @@ def _boot_log_median(samples: Samples, resamples: int, rng: np.random.Generator)
     if n == 1:
         return np.full(resamples, math.log(x[0]))
     k = (n - 1) // 2 + 1  # 1-based rank of the lower middle value
-    u_lo = rng.beta(k, n - k + 1, size=resamples)
-    lo = np.minimum((u_lo * n).astype(np.int64), n - 1)
+    below = rng.standard_gamma(k, resamples)  # S_k
     if n % 2:
-        return np.log(x[lo])
-    u_hi = u_lo + (1.0 - u_lo) * rng.beta(1, n - k, size=resamples)
-    hi = np.minimum((u_hi * n).astype(np.int64), n - 1)
+        total = below + rng.standard_gamma(n + 1 - k, resamples)
+        return np.log(x[_index(below / total, n)])
+    step = rng.standard_exponential(resamples)  # S_(k+1) - S_k
+    total = below + step + rng.standard_gamma(n - k, resamples)
+    lo, hi = _index(below / total, n), _index((below + step) / total, n)
     return np.log(0.5 * (x[lo] + x[hi]))
+
+
+def _index(u: np.ndarray, n: int) -> np.ndarray:
+    return np.minimum((u * n).astype(np.int64), n - 1)
 
 
 def median_log_se(samples: Samples) -> float:
