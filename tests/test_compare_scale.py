@@ -16,7 +16,7 @@ from factories import make_record, make_run
 
 from eigenbench.gate import noise
 from eigenbench.gate.compare import compare_runs
-from eigenbench.results import jsoncheck, validate_run
+from eigenbench.results import RUN_SCHEMA, jsoncheck, validate_run
 
 
 def _pair(cases: int, suites: int = 3) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -85,7 +85,7 @@ def test_a_bad_sample_is_still_found_by_the_fast_path() -> None:
     run = make_run([make_record(samples_s=[1e-3] * 100)])
     for bad, expected in ((-1.0, "≥ 0"), (True, "number"), ("x", "number"), (None, "number")):
         run["records"][0]["samples_s"][57] = bad
-        pointer, message = jsoncheck.first_error(run, validate_run.__globals__["RUN_SCHEMA"])
+        pointer, message = jsoncheck.first_error(run, RUN_SCHEMA)
         assert pointer == "/records/0/samples_s/57" and expected in message
 
 
