@@ -357,7 +357,10 @@ def _decide_all(
     sds = {i: tested[i].drift_sds(*drifts) for i in ids}
     full = {i: math.hypot(tested[i].within_sd, *sds[i]) for i in ids}
     own = {i: math.hypot(tested[i].within_sd, sds[i][0]) for i in ids}
-    members = {g: [i for i in ids if tested[i].group == g] for g in shifts}
+    members: dict[str, list[str]] = {g: [] for g in shifts}
+    for i in ids:  # one pass, not one per suite
+        if tested[i].group in members:
+            members[tested[i].group].append(i)
     ses = {
         g: median_se(float(np.median([own[i] for i in members[g]])), n)
         for g, (_, n) in shifts.items()

@@ -152,15 +152,32 @@ def bootstrap_ratio_ci(
 def ratio_interval(log_ratios: np.ndarray, confidence: float = 0.95) -> tuple[float, float]:
     """Percentile interval of the ratio from replicates of its logarithm."""
     tail = (1.0 - confidence) / 2
-    lo, hi = np.quantile(log_ratios, [tail, 1.0 - tail])
+    lo, hi = _quantiles(np.asarray(log_ratios, dtype=np.float64), (tail, 1.0 - tail))
     return float(math.exp(lo)), float(math.exp(hi))
 
 
-def _boot_log_median(samples: Samples, resamples: int, rng: np.random.Generator) -> Any:
-    """Log medians of `resamples` bootstrap resamples.
+def _quantiles(x: np.ndarray, qs: Sequence[float]) -> list[float]:
+    """`np.quantile(x, qs)` (its default, linear interpolation) by one partition: a third of
+    its cost on the small arrays compare calls it with once per case."""
+    h = [(x.size - 1) * q for q in qs]
+    lows = [math.floor(v) for v in h]
+    kth = sorted({k for lo in lows for k in (lo, min(lo + 1, x.size - 1))})
+    part = np.partition(x, kth)
+    out = []
+    for v, lo in zip(h, lows, strict=True):
+        a, b = float(part[lo]), float(part[min(lo + 1, x.size - 1)])
+        out.append(a + (b - a) * (v - lo))
+    return out
 
-    The samples are sorted once; the median of a resample is then read off the middle order
-    statistics of the resampled *indices*, which partition faster than floats.
+
+def _boot_log_median(samples: Samples, resamples: int, rng: np.random.Generator) -> Any:
+    """Log medians of `resamples` bootstrap resamples, in O(n log n + resamples).
+
+    A resample's indices are floor(n U) for uniform U, so its k-th smallest index is
+    floor(n U_(k)); and with S_j the sum of j standard exponentials, U_(k) = S_k / S_(n+1).
+    So the middle order statistics come from two or three gamma draws per resample, the same
+    distribution as resampling all n values without the resamples × n index matrix (16 KB
+    per sample at 2000 resamples).
     """
     x = np.sort(np.asarray(samples, dtype=np.float64))
     if x.size == 0 or x[0] <= 0 or not np.all(np.isfinite(x)):
@@ -168,10 +185,19 @@ def _boot_log_median(samples: Samples, resamples: int, rng: np.random.Generator)
     n = x.size
     if n == 1:
         return np.full(resamples, math.log(x[0]))
-    idx = rng.integers(0, n, size=(resamples, n), dtype=np.int32)
-    lo, hi = (n - 1) // 2, n // 2
-    part = np.partition(idx, (lo, hi), axis=1)
-    return np.log(0.5 * (x[part[:, lo]] + x[part[:, hi]]))
+    k = (n - 1) // 2 + 1  # 1-based rank of the lower middle value
+    below = rng.standard_gamma(k, resamples)  # S_k
+    if n % 2:
+        total = below + rng.standard_gamma(n + 1 - k, resamples)
+        return np.log(x[_index(below / total, n)])
+    step = rng.standard_exponential(resamples)  # S_(k+1) - S_k
+    total = below + step + rng.standard_gamma(n - k, resamples)
+    lo, hi = _index(below / total, n), _index((below + step) / total, n)
+    return np.log(0.5 * (x[lo] + x[hi]))
+
+
+def _index(u: np.ndarray, n: int) -> np.ndarray:
+    return np.minimum((u * n).astype(np.int64), n - 1)
 
 
 def median_log_se(samples: Samples) -> float:
@@ -183,7 +209,7 @@ def median_log_se(samples: Samples) -> float:
     x = np.log(np.asarray(samples, dtype=np.float64))
     if x.size < 2:
         return 0.0
-    q1, q3 = np.quantile(x, [0.25, 0.75])
+    q1, q3 = _quantiles(x, (0.25, 0.75))
     return float(1.2533 * (q3 - q1) / 1.349 / math.sqrt(x.size))
 
 
@@ -346,14 +372,18 @@ def group_shifts(
     names = np.asarray(groups, dtype=object)
     if d.shape != names.shape or d.ndim != 1:
         raise ValueError("group_shifts: log_ratios and groups must be equal 1-D")
-    sizes = {g: int(np.sum(names == g)) for g in dict.fromkeys(groups)}
-    small = [g for g, n in sizes.items() if n < min_cases]
-    pooled = np.isin(names, small)
+    members: dict[str, list[int]] = {}
+    for i, g in enumerate(groups):  # one pass: linear in cases, whatever the number of groups
+        members.setdefault(g, []).append(i)
+    small = {g for g, idx in members.items() if len(idx) < min_cases}
+    pooled = [i for g in small for i in members[g]]
+    pooled_shift = (float(np.median(d[pooled])), len(pooled)) if len(pooled) >= min_cases else None
     out: dict[str, tuple[float, int]] = {}
-    for g in sizes:
-        mask = pooled if g in small else names == g
-        if int(mask.sum()) >= min_cases:
-            out[g] = (float(np.median(d[mask])), int(mask.sum()))
+    for g, idx in members.items():
+        if g not in small:
+            out[g] = (float(np.median(d[idx])), len(idx))
+        elif pooled_shift is not None:
+            out[g] = pooled_shift
     return out
 
 

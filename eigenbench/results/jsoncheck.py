@@ -7,6 +7,7 @@ minItems, maxItems, minLength, minimum and oneOf. Returns the first problem as
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,11 +62,28 @@ def first_error(
                 f"{schema.get('maxItems', '∞')} items, got {len(doc)}",
             )
         if "items" in schema:
-            for i, item in enumerate(doc):
-                err = first_error(item, schema["items"], (*path, i))
-                if err:
-                    return err
+            return _items_error(doc, schema["items"], path)
     return None
+
+
+def _items_error(
+    doc: list[Any], items: Mapping[str, Any], path: tuple[Any, ...]
+) -> tuple[str, str] | None:
+    plain = _plain_number(items)
+    for i, item in enumerate(doc):
+        if plain is not None and type(item) in (float, int) and item >= plain:
+            continue  # the common case (samples), without a call per item
+        err = first_error(item, items, (*path, i))
+        if err:
+            return err
+    return None
+
+
+def _plain_number(schema: Mapping[str, Any]) -> float | None:
+    """The minimum of a schema that is only `{"type": "number"[, "minimum": m]}`, else None."""
+    if schema.get("type") != "number" or not set(schema) <= {"type", "minimum"}:
+        return None
+    return float(schema.get("minimum", -math.inf))
 
 
 def _value_error(doc: Any, schema: Mapping[str, Any]) -> str | None:
