@@ -28,7 +28,6 @@ from hypothesis import strategies as st
 from eigenbench.cli import main
 
 FILES_FIX = pytest.mark.xfail(strict=False, reason="issue 22: fixed on the 'files' branch")
-CONTAIN_FIX = pytest.mark.xfail(strict=False, reason="issue 22: fixed on the 'contain' branch")
 ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = make_run(
@@ -240,9 +239,7 @@ def _escaped_run() -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=CONTAIN_FIX) if n in ("show", "merge") else n for n in COMMANDS]
-)
+@pytest.mark.parametrize("name", COMMANDS)
 def test_terminal_escapes_in_a_file_do_not_reach_the_terminal(tmp_path: Path, name: str) -> None:
     """Rich markup is text, ANSI/OSC escapes are stripped (JSON output escapes them itself)."""
     out, err = check_command(name, json.dumps(_escaped_run()), tmp_path)

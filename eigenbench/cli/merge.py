@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from eigenbench.errors import UsageError
+from eigenbench.units import clean_text
 
 
 def _input_files(path: Path) -> list[Path]:
@@ -41,14 +42,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
     inputs = [MergeInput(str(p), load_runs_from(p)) for p in args.runs]  # bad one: exit 3
     result = merge_runs(inputs, prefer=args.prefer, command=_command_line())
     for warning in result.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+        print(clean_text(f"warning: {warning}"), file=sys.stderr)
     save_run(result.run, out)
     machines = records_by_machine(result.run)
     per = ", ".join(f"{k} ({len(v)})" for k, v in machines.items())
     replaced = f"; kept the newer of {result.replaced} duplicate(s)" if result.replaced else ""
     print(
-        f"merged {len(result.run['records'])} records of {len(inputs)} input(s) from "
-        f"{len(machines)} machine(s): {per}{replaced}",
+        clean_text(
+            f"merged {len(result.run['records'])} records of {len(inputs)} input(s) from "
+            f"{len(machines)} machine(s): {per}{replaced}"
+        ),
         file=sys.stderr,
     )
     print(out)
