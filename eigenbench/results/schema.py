@@ -35,6 +35,7 @@ from typing import Any, TypedDict
 
 from eigenbench.errors import ResultsFileError
 from eigenbench.results.jsoncheck import first_error
+from eigenbench.results.reading import tree_problem
 
 SCHEMA_ID = "eigenbench.run/1"
 STATUSES = ("ok", "invalid", "skipped", "failed", "timeout", "interrupted")
@@ -376,10 +377,19 @@ def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, 
     """Check `doc` against the run schema; raise ResultsFileError naming the first bad field."""
     if isinstance(doc, Mapping) and doc.get("schema") not in (None, SCHEMA_ID):
         raise ResultsFileError(path, "/schema", f"schema {SCHEMA_ID!r}, got {doc['schema']!r}")
-    error = first_error(doc, RUN_SCHEMA)
+    error = tree_problem(doc) or first_error(doc, RUN_SCHEMA)
     if error is not None:
         pointer, expected = error
         raise ResultsFileError(path, pointer, _one_line(expected))
+    seen: dict[str, int] = {}
+    for i, rec in enumerate(doc["records"]):
+        if rec["id"] in seen:
+            raise ResultsFileError(
+                path,
+                f"/records/{i}/id",
+                _one_line(f"case ids unique in a run; {rec['id']!r} is also record {seen[rec['id']]}"),
+            )
+        seen[rec["id"]] = i
     return dict(doc)
 
 
