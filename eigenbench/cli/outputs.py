@@ -40,9 +40,10 @@ def check_out(
             continue
         src = Path(os.path.realpath(given))
         if real == src or src in real.parents:
+            where = "an input" if real == src else "inside an input"
             raise UsageError(
-                f"eigenbench {command}: --out {target} is {'an input' if real == src else 'inside an input'}"
-                f" of this command ({given}); refusing to overwrite it"
+                f"eigenbench {command}: --out {target} is {where} of this command ({given}); "
+                "refusing to overwrite it"
             )
     for root in (DEFAULT_ROOT, *baseline_roots):
         base = Path(os.path.realpath(root))
@@ -52,7 +53,7 @@ def check_out(
                 "save baselines with `eigenbench baseline save`"
             )
     try:
-        st = os.stat(real)
+        st = real.stat()
     except FileNotFoundError:
         return target
     except OSError as exc:
@@ -112,9 +113,7 @@ def resume_mismatch(
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            fields += [
-                f"{key}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)
-            ]
+            fields += [f"{key}.{k}" for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
         elif a != b:
             fields.append(key)
     return fields

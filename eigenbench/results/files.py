@@ -41,7 +41,9 @@ def json_line(obj: Any) -> str:
     return json.dumps(_finite(obj), allow_nan=False, default=str)
 
 
-def _finite(obj: Any, converted: list[tuple[Any, ...]] | None = None, at: tuple[Any, ...] = ()) -> Any:
+def _finite(
+    obj: Any, converted: list[tuple[Any, ...]] | None = None, at: tuple[Any, ...] = ()
+) -> Any:
     if isinstance(obj, float):
         if math.isfinite(obj):
             return obj

@@ -47,7 +47,7 @@ def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
                 "wait for it or choose another --out"
             ) from None
         try:  # the holder before us may have removed the sidecar we opened: lock the new one
-            same = os.path.samestat(os.fstat(fd), os.stat(side))
+            same = os.path.samestat(os.fstat(fd), side.stat())
         except FileNotFoundError:
             same = False
         if same:

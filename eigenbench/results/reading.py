@@ -71,7 +71,7 @@ def read_bytes(path: str | os.PathLike[str], what: str = "a run file") -> bytes:
     """The bytes of a regular file of at most `MAX_READ_BYTES`; ResultsFileError otherwise."""
     p = Path(path)
     try:
-        st = os.stat(p)  # follows symlinks: a link to /dev/zero is a device
+        st = p.stat()  # follows symlinks: a link to /dev/zero is a device
     except FileNotFoundError:
         raise ResultsFileError(p, "/", f"{what}; no such file") from None
     except OSError as exc:

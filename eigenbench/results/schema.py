@@ -22,7 +22,9 @@ Format history (one line per schema version):
   top-level `machines` (machine key → that machine's env) and `merged_from` (the source runs)
   of `eigenbench merge`, added compatibly; optional top-level `shards` (a sharded run,
   `run --workers`/`--executor`/`--shard`: per shard its index, count, cases, host, GPU,
-  `CUDA_VISIBLE_DEVICES` and how it ended), added compatibly.
+  `CUDA_VISIBLE_DEVICES` and how it ended), added compatibly. Files with duplicate case ids (per machine), non-finite
+  numbers, integers beyond ±2**63, lone surrogates or nesting deeper than 64 were never
+  written by eigenbench and are now refused on load (`eigenbench.results.reading`).
 """
 
 from __future__ import annotations
@@ -387,7 +389,9 @@ def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, 
             raise ResultsFileError(
                 path,
                 f"/records/{i}/id",
-                _one_line(f"case ids unique in a run; {rec['id']!r} is also record {seen[rec['id']]}"),
+                _one_line(
+                    f"case ids unique in a run; {rec['id']!r} is also record {seen[rec['id']]}"
+                ),
             )
         seen[rec["id"]] = i
     return dict(doc)
