@@ -335,7 +335,10 @@ def test_numbers_outside_the_policy_are_refused_on_load(
     with pytest.raises(ResultsFileError):
         load_run(path)
     assert main(["show", str(path)]) == 3
-    assert str(path) in _one_line(capsys)
+    line = _one_line(capsys)
+    assert str(path) in line
+    if "e400" in token:
+        assert "/records/0/samples_s/0: expected a finite number" in line
 
 
 def test_big_integers_anywhere_are_refused(tmp_path: Path) -> None:
