@@ -21,8 +21,8 @@ from typing import Any
 
 from eigenbench.errors import InputFileError, OutputError, ResultsFileError
 from eigenbench.results.jsoncheck import first_error
-from eigenbench.results.reading import read_json, tree_problem
-from eigenbench.results.schema import RUN_SCHEMA, validate_run
+from eigenbench.results.reading import leaf_problem, read_json
+from eigenbench.results.schema import RUN_SCHEMA, duplicate_case_id, validate_run
 
 
 def load_run(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -44,6 +44,9 @@ def json_line(obj: Any) -> str:
 def _finite(
     obj: Any, converted: list[tuple[Any, ...]] | None = None, at: tuple[Any, ...] = ()
 ) -> Any:
+    """`obj` with non-finite floats as null. With `converted` (strict, for run files) their
+    places are listed there, and an integer out of range or a string that is not valid
+    Unicode raises _Unwritable (one walk: a save is not slowed by a second one)."""
     if isinstance(obj, float):
         if math.isfinite(obj):
             return obj
@@ -54,23 +57,40 @@ def _finite(
         return {str(k): _finite(v, converted, (*at, str(k))) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_finite(v, converted, (*at, i)) for i, v in enumerate(obj)]
+    if converted is not None:
+        problem = leaf_problem(obj)
+        if problem is not None:
+            raise _Unwritable(_ptr(at), problem)
     return obj
 
 
+class _Unwritable(Exception):
+    def __init__(self, pointer: str, expected: str) -> None:
+        super().__init__(pointer)
+        self.problem = (pointer, expected)
+
+
 def checked_run_text(run: Mapping[str, Any], path: str | os.PathLike[str]) -> str:
-    """`dumps_run` of a run the loader will accept, or ResultsFileError naming the field (a
-    non-finite number where null is not allowed, an integer out of range, a bad field)."""
+    """`dumps_run` of a run the loader will accept, or ResultsFileError naming the field: a
+    non-finite number where null is not allowed, an integer beyond ±2**63, a lone surrogate,
+    a duplicate case id. The full schema is checked only when a number became null."""
     converted: list[tuple[Any, ...]] = []
-    clean = _finite(run, converted)
+    try:
+        clean = _finite(run, converted)
+    except _Unwritable as exc:
+        pointer, expected = exc.problem
+        raise ResultsFileError(path, pointer, f"{expected}; refusing to write it") from None
     text = json.dumps(clean, indent=1, sort_keys=False, allow_nan=False) + "\n"
-    problem = tree_problem(clean) or first_error(clean, RUN_SCHEMA)
+    problem = first_error(clean, RUN_SCHEMA) if converted else None
     if problem is not None:
         pointer, expected = problem
         nan_at = {_ptr(c) for c in converted}
         if pointer in nan_at or any(p.startswith(pointer + "/") for p in nan_at):
             expected = "a finite number (got NaN or infinity)"
         raise ResultsFileError(path, pointer, f"{expected}; refusing to write it")
-    validate_run(clean, path)  # duplicate case ids and the rest of the file rules
+    duplicate = duplicate_case_id(clean.get("records"))
+    if duplicate is not None:
+        raise ResultsFileError(path, *duplicate)
     return text
 
 

@@ -143,13 +143,14 @@ def tree_problem(doc: Any) -> tuple[str, str] | None:
                     continue  # the common case (samples), without a push
                 stack.append((value, (*path, i)))
         else:
-            problem = _leaf_problem(node)
+            problem = leaf_problem(node)
             if problem:
                 return _pointer(path), problem
     return None
 
 
-def _leaf_problem(node: Any) -> str | None:
+def leaf_problem(node: Any) -> str | None:
+    """What is wrong with a scalar under the policy (non-finite, out of range, a surrogate)."""
     if isinstance(node, bool) or node is None:
         return None
     if isinstance(node, float) and not math.isfinite(node):

@@ -383,18 +383,23 @@ def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, 
     if error is not None:
         pointer, expected = error
         raise ResultsFileError(path, pointer, _one_line(expected))
-    seen: dict[str, int] = {}
-    for i, rec in enumerate(doc["records"]):
-        if rec["id"] in seen:
-            raise ResultsFileError(
-                path,
-                f"/records/{i}/id",
-                _one_line(
-                    f"case ids unique in a run; {rec['id']!r} is also record {seen[rec['id']]}"
-                ),
-            )
-        seen[rec["id"]] = i
+    duplicate = duplicate_case_id(doc["records"])
+    if duplicate is not None:
+        raise ResultsFileError(path, *duplicate)
     return dict(doc)
+
+
+def duplicate_case_id(records: Any) -> tuple[str, str] | None:
+    """(JSON pointer, expectation) of the first record whose id an earlier one has, or None."""
+    seen: dict[Any, int] = {}
+    for i, rec in enumerate(records if isinstance(records, list) else []):
+        key = rec.get("id") if isinstance(rec, Mapping) else None
+        if key in seen:
+            message = f"case ids unique in a run; {key!r} is also record {seen[key]}"
+            return f"/records/{i}/id", _one_line(message)
+        if key is not None:
+            seen[key] = i
+    return None
 
 
 def _one_line(message: str, limit: int = 160) -> str:
