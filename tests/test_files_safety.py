@@ -511,3 +511,14 @@ def test_files_get_the_usual_mode(tmp_path: Path) -> None:
         os.umask(old)
     for path in (run, tmp_path / "bl" / "test-machine" / "a.json", tmp_path / "e"):
         assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_an_over_long_machine_key_is_a_one_line_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = _run("k")
+    doc["env"]["machine_key"] = "m" * 300
+    run = save_run(doc, tmp_path / "run.json")
+    assert main(["baseline", "save", str(run), "--root", str(tmp_path / "bl")]) == 3
+    assert "300 characters" in _one_line(capsys)
+    assert not (tmp_path / "bl").exists()
