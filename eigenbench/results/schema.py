@@ -22,9 +22,10 @@ Format history (one line per schema version):
   top-level `machines` (machine key → that machine's env) and `merged_from` (the source runs)
   of `eigenbench merge`, added compatibly; optional top-level `shards` (a sharded run,
   `run --workers`/`--executor`/`--shard`: per shard its index, count, cases, host, GPU,
-  `CUDA_VISIBLE_DEVICES` and how it ended), added compatibly. Files with duplicate case ids (per machine), non-finite
-  numbers, integers beyond ±2**63, lone surrogates or nesting deeper than 64 were never
-  written by eigenbench and are now refused on load (`eigenbench.results.reading`).
+  `CUDA_VISIBLE_DEVICES` and how it ended), added compatibly. Files with duplicate case ids
+  (per machine), non-finite numbers, integers beyond ±2**63, lone surrogates or nesting
+  deeper than 64 were never written by eigenbench and are now refused on load
+  (`eigenbench.results.reading`).
 """
 
 from __future__ import annotations
@@ -390,15 +391,18 @@ def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, 
 
 
 def duplicate_case_id(records: Any) -> tuple[str, str] | None:
-    """(JSON pointer, expectation) of the first record whose id an earlier one has, or None."""
-    seen: dict[Any, int] = {}
+    """(JSON pointer, expectation) of the first record whose case id an earlier record of the
+    same machine has (`machine_key`: a merged run holds each case once per machine), or None."""
+    seen: dict[tuple[Any, Any], int] = {}
     for i, rec in enumerate(records if isinstance(records, list) else []):
-        key = rec.get("id") if isinstance(rec, Mapping) else None
+        if not isinstance(rec, Mapping) or rec.get("id") is None:
+            continue
+        key = (rec.get("machine_key"), rec["id"])
         if key in seen:
-            message = f"case ids unique in a run; {key!r} is also record {seen[key]}"
+            on = f" on {key[0]!r}" if key[0] is not None else ""
+            message = f"case ids unique in a run; {key[1]!r}{on} is also record {seen[key]}"
             return f"/records/{i}/id", _one_line(message)
-        if key is not None:
-            seen[key] = i
+        seen[key] = i
     return None
 
 
