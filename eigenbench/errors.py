@@ -91,3 +91,10 @@ class ExportError(EigenbenchError):
     """A run that has nothing the target format can hold."""
 
     exit_code = 3
+
+
+class OutputError(EnvironmentProblem):
+    """A file that cannot be written (read-only, disk full, a directory, name too long) or
+    that another eigenbench process is writing; nothing half-written is left."""
+
+    exit_code = 4

@@ -102,8 +102,10 @@ def test_validate_accepts_factory_runs() -> None:
     validate_run(
         make_run(
             [
-                make_record(status=s)
-                for s in ("ok", "invalid", "skipped", "failed", "timeout", "interrupted")
+                make_record(status=s, params={"n": i})
+                for i, s in enumerate(
+                    ("ok", "invalid", "skipped", "failed", "timeout", "interrupted")
+                )
             ]
         )
     )

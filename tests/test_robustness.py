@@ -109,7 +109,7 @@ def test_signal_mid_suite_keeps_finished_cases_then_resume_completes(
             "--warmup",
             "0",
             "--max-time",
-            "0.05",
+            "0.3",  # the interrupted run's options: --resume refuses others (exit 3)
         ],
         cwd=ROOT,
         capture_output=True,

@@ -270,7 +270,8 @@ def test_sigint_during_workers_run_leaves_an_interrupted_file_resume_completes(
     assert len(statuses) < 10
 
     resumed = subprocess.run(
-        [*cmd, "--warmup", "0", "--max-time", "0.05", "--resume", str(out), "--workers", "2"],
+        # the interrupted run's options: --resume refuses others (exit 3)
+        [*cmd, "--warmup", "0", "--max-time", "0.5", "--resume", str(out), "--workers", "2"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -2,6 +2,11 @@
 
 0 ok · 1 regression found · 2 usage error · 3 invalid input file or suite · 4 environment
 error · 130 interrupted. Results go to stdout, progress and errors to stderr.
+
+`--out` that would replace an input of the command, a baseline or a file of another kind is a
+usage error (2); a target that cannot be written, or is being written by another eigenbench
+process, is an environment error (4); `--resume` of another machine's or options' run is 3
+(`eigenbench.cli.outputs`).
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from eigenbench.cli.outputs import check_out, check_resume
 from eigenbench.env import resolve_devices
 from eigenbench.errors import EigenbenchError, EnvironmentProblem, UsageError
+from eigenbench.results.locks import file_lock
 from eigenbench.units import clean_text
 
 RUNS_DIR = Path("results/runs")
@@ -195,11 +197,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         from eigenbench.results import load_run
 
         previous = load_run(args.resume)  # a bad file stops here, before anything is written
+        check_resume(args.resume, previous, env["machine_key"], options.to_dict(), force=args.force)
         runner.resume(previous)
         out = Path(args.out or args.resume)
     else:
         out = Path(args.out) if args.out else RUNS_DIR / f"{runner.run_doc['run_id']}.json"
-    run, died = _run_cases(args, runner, cases, out, _what(names, devices))
+    check_out(out, kind="run", command="run")
+    with file_lock(out):  # a second writer of the same file: one line, exit 4
+        run, died = _run_cases(args, runner, cases, out, _what(names, devices))
     if run is None:
         return 130
     console = Console()  # the terminal's width (COLUMNS respected)
@@ -288,13 +293,22 @@ def cmd_check(args: argparse.Namespace) -> int:
             f"eigenbench check: no baseline at {base_path} (save one with `make baseline`)"
         )
     baseline = for_suites(load_runs_from(base_path), set(names), base_path)
-    out = Path(args.out) if args.out else RUNS_DIR / "check.json"
+    out = check_out(
+        Path(args.out) if args.out else RUNS_DIR / "check.json",
+        kind="run",
+        inputs=[base_path],
+        command="check",
+    )
+    recheck_out = check_out(
+        out.with_name(f"{out.stem}.recheck.json"), kind="run", inputs=[base_path], command="check"
+    )
 
     def runner() -> Runner:
         return Runner(env=env, options=options, out_path=None, command=_command_line())
 
     first = runner()
-    run = _measure(first, cases, out, _what(names, devices))
+    with file_lock(out):
+        run = _measure(first, cases, out, _what(names, devices))
     if run is None:
         return 130
     if first.cuda_lost is not None:  # CUDA cases were not measured: nothing to judge them by
@@ -303,13 +317,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     result = compare_runs(baseline, run, **settings)
     again = set(suspects(result))
     if again and not args.no_recheck:
-        recheck_out = out.with_name(f"{out.stem}.recheck.json")
-        rechecked = _measure(
-            runner(),
-            [c for c in cases if c.id in again],
-            recheck_out,
-            f"{len(again)} slower case(s), measured again",
-        )
+        with file_lock(recheck_out):
+            rechecked = _measure(
+                runner(),
+                [c for c in cases if c.id in again],
+                recheck_out,
+                f"{len(again)} slower case(s), measured again",
+            )
         if rechecked is None:
             return 130
         result = judge_again(baseline, run, rechecked, result, **settings)
@@ -436,6 +450,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         baseline = load_runs_from(args.baseline)
         verdicts = [v.to_dict() for v in compare_runs(baseline, run).verdicts]
     out = Path(args.out) if args.out else REPORTS_DIR / run["run_id"]
+    check_out(out, kind="report", inputs=[args.run, args.baseline], command="report")
     index = render_report(
         run, out, baseline=baseline, verdicts=verdicts, reference_impl=args.reference
     )
@@ -521,7 +536,8 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
     if args.keep < 1:
         raise UsageError(f"eigenbench baseline save: --keep must be at least 1, got {args.keep}")
-    paths = save_baselines([load_run(path) for path in args.runs], args.root, keep=args.keep)
+    runs = [load_run(path) for path in args.runs]
+    paths = save_baselines(runs, args.root, keep=args.keep, on_note=_note)
     for path in paths:
         print(path)
     return 0
@@ -533,10 +549,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     run = load_run(args.run)
     if args.out:
-        print(write_export(run, args.format, args.out))
+        check_out(args.out, kind="export", inputs=[args.run], command="export")
+        with file_lock(args.out):
+            print(write_export(run, args.format, args.out))
     else:
         sys.stdout.write(dumps_export(run, args.format))
     return 0
+
+
+def _note(line: str) -> None:
+    print(f"eigenbench: note: {line}", file=sys.stderr)
 
 
 def cmd_env(args: argparse.Namespace) -> int:

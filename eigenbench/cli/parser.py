@@ -232,7 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--resume",
         metavar="RUN.json",
-        help="continue an interrupted run: measure only the cases it lacks",
+        help="continue an interrupted run: measure only the cases it lacks (same machine "
+        "and options, else exit 3)",
+    )
+    run.add_argument(
+        "--force",
+        action="store_true",
+        help="--resume a run of another machine or other options all the same",
     )
     run.add_argument(
         "--remeasure-peaks",

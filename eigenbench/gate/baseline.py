@@ -15,12 +15,14 @@ import copy
 import os
 import re
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from eigenbench.errors import BaselineError, ResultsFileError
-from eigenbench.results import dumps_run, load_run, validate_run, write_atomic
+from eigenbench.results import load_run, validate_run
+from eigenbench.results.files import checked_run_text, write_all_atomic
+from eigenbench.results.locks import folder_lock
 
 DEFAULT_ROOT = Path("results/baselines")
 DEFAULT_KEEP = 5
@@ -93,25 +95,44 @@ def save_baselines(
     root: str | os.PathLike[str] = DEFAULT_ROOT,
     *,
     keep: int = DEFAULT_KEEP,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[Path]:
     """`save_baseline` of several runs, oldest first, folded in memory: every baseline file
     is read once and written once, and nothing is written unless every run, suite name and
-    old file is fine."""
+    old file is fine.
+
+    Safe to run concurrently: a lock on `root` makes a second save wait for the first (both
+    runs end in the history). All or nothing: every suite's new file is written under a
+    temporary name before any is renamed into place. A run already in a baseline's history
+    (the same run id saved again) changes nothing there; `on_note` hears one line about it.
+    """
     if not (isinstance(keep, int) and keep >= 1):
         raise BaselineError(f"keep must be a whole number of runs >= 1, got {keep!r}")
     for run in runs:
         check_saveable(run)
-    folded: dict[Path, dict[str, Any]] = {}
-    for run in runs:
-        key = machine_key(run)
-        for suite, part in split_by_suite(run).items():
-            path = baseline_path(key, suite, root)
-            if path in folded:
-                previous: Mapping[str, Any] | None = folded[path]
-            else:
-                previous = load_run(path) if path.exists() else None
-            folded[path] = with_history(previous, part, keep)
-    return [write_atomic(path, dumps_run(part)) for path, part in folded.items()]
+    with folder_lock(root):
+        folded: dict[Path, dict[str, Any]] = {}
+        for run in runs:
+            key = machine_key(run)
+            for suite, part in split_by_suite(run).items():
+                path = baseline_path(key, suite, root)
+                if path in folded:
+                    previous: Mapping[str, Any] | None = folded[path]
+                else:
+                    previous = load_run(path) if os.path.lexists(path) else None
+                if previous is not None and str(run["run_id"]) in history_of(previous):
+                    if on_note is not None:
+                        on_note(f"{path}: run {run['run_id']} is already saved there; unchanged")
+                    continue
+                folded[path] = with_history(previous, part, keep)
+        texts = [(path, checked_run_text(part, path)) for path, part in folded.items()]
+        return write_all_atomic(texts)
+
+
+def history_of(baseline: Mapping[str, Any]) -> list[str]:
+    """The run ids a baseline holds: its `history_run_ids`, else its own run id."""
+    ids = baseline.get("history_run_ids") or [baseline.get("run_id")]
+    return [str(i) for i in ids]
 
 
 def check_saveable(run: Mapping[str, Any]) -> None:

@@ -102,10 +102,10 @@ def load_peaks(path: Path) -> Peaks:
 
 
 def save_peaks(path: Path, machine_key: str, peaks: Mapping[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"machine_key": machine_key, "peaks": peaks}, indent=1) + "\n")
-    tmp.replace(path)
+    from eigenbench.results.files import write_atomic  # lazy: results is not needed to measure
+
+    text = json.dumps({"machine_key": machine_key, "peaks": peaks}, indent=1)
+    write_atomic(path, text + "\n")
 
 
 def peaks_for(

@@ -12,6 +12,7 @@ and keeps the machine in its metadata (pyperf) or details (github-action).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
@@ -27,6 +28,9 @@ from eigenbench.units import fmt_bytes
 FORMATS = ("pyperf", "github-action")
 GHA_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 """Time units github-action-benchmark rescales between runs (seconds per unit)."""
+MAX_SECONDS = 1e9
+"""The longest time exported (about 32 years): larger ones overflow pyperf's statistics
+(a sum of squares of 1e308 is infinite) and can only be a broken file."""
 
 
 def _ok_records(run: Mapping[str, Any], fmt: str) -> list[Record]:
@@ -39,12 +43,41 @@ def _ok_records(run: Mapping[str, Any], fmt: str) -> list[Record]:
         raise ExportError(
             f"run {run.get('run_id')!r} has no ok records with samples; nothing to export as {fmt}"
         )
+    seen: set[str] = set()
+    for rec in recs:
+        name = _name(run, rec)
+        if name in seen:
+            raise ExportError(f"case {name!r} appears twice; {fmt} names must be unique")
+        seen.add(name)
+        times = [*rec["samples_s"], *(v for v in (rec.get("summary") or {}).values())]
+        if any(not math.isfinite(v) or abs(v) > MAX_SECONDS for v in times if _is_num(v)):
+            raise ExportError(
+                f"case {rec['id']!r} holds a time beyond {MAX_SECONDS:g} s (or not finite); "
+                f"{fmt} cannot hold it"
+            )
     return recs
 
 
 def _name(run: Mapping[str, Any], rec: Record) -> str:
     """The benchmark's name: the case id, and its machine in a run of several."""
     return rec["id"] + (MACHINE_SEP + rec["machine_key"] if is_multi_machine(run) else "")
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def iso_date(text: Any) -> str | None:
+    """A start time as pyperf's `date` metadata (ISO 8601, UTC, no zone), or None."""
+    if not isinstance(text, str):
+        return None
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is not None:
+        when = when.astimezone(dt.timezone.utc).replace(tzinfo=None)
+    return when.isoformat(sep=" ", timespec="seconds")
 
 
 def _meta_value(v: Any) -> str | int | float | None:
@@ -82,7 +115,7 @@ def to_pyperf(run: Mapping[str, Any]) -> dict[str, Any]:
             "git_commit": env.get("git_commit"),
             "gpu_name": gpu.get("name") if isinstance(gpu, Mapping) else None,
             "cpu_model_name": cpu.get("model") if isinstance(cpu, Mapping) else None,
-            "date": run.get("started"),
+            "date": iso_date(run.get("started")),
         }
     )
     benchmarks = []

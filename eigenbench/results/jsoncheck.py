@@ -25,6 +25,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
 def _is(value: Any, name: str) -> bool:
     if isinstance(value, bool) and name in ("number", "integer"):
         return False
+    if name in ("number", "integer") and isinstance(value, float) and not math.isfinite(value):
+        return False  # one number policy: finite floats only
     if name == "integer" and isinstance(value, float):
         return value.is_integer()
     return isinstance(value, _TYPES[name])

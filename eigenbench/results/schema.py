@@ -22,7 +22,10 @@ Format history (one line per schema version):
   top-level `machines` (machine key → that machine's env) and `merged_from` (the source runs)
   of `eigenbench merge`, added compatibly; optional top-level `shards` (a sharded run,
   `run --workers`/`--executor`/`--shard`: per shard its index, count, cases, host, GPU,
-  `CUDA_VISIBLE_DEVICES` and how it ended), added compatibly.
+  `CUDA_VISIBLE_DEVICES` and how it ended), added compatibly. Files with duplicate case ids
+  (per machine), non-finite numbers, integers beyond ±2**63, lone surrogates or nesting
+  deeper than 64 were never written by eigenbench and are now refused on load
+  (`eigenbench.results.reading`).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from typing import Any, TypedDict
 
 from eigenbench.errors import ResultsFileError
 from eigenbench.results.jsoncheck import first_error
+from eigenbench.results.reading import tree_problem
 
 SCHEMA_ID = "eigenbench.run/1"
 STATUSES = ("ok", "invalid", "skipped", "failed", "timeout", "interrupted")
@@ -376,11 +380,30 @@ def validate_run(doc: Any, path: str | os.PathLike[str] = "<run>") -> dict[str, 
     """Check `doc` against the run schema; raise ResultsFileError naming the first bad field."""
     if isinstance(doc, Mapping) and doc.get("schema") not in (None, SCHEMA_ID):
         raise ResultsFileError(path, "/schema", f"schema {SCHEMA_ID!r}, got {doc['schema']!r}")
-    error = first_error(doc, RUN_SCHEMA)
+    error = tree_problem(doc) or first_error(doc, RUN_SCHEMA)
     if error is not None:
         pointer, expected = error
         raise ResultsFileError(path, pointer, _one_line(expected))
+    duplicate = duplicate_case_id(doc["records"])
+    if duplicate is not None:
+        raise ResultsFileError(path, *duplicate)
     return dict(doc)
+
+
+def duplicate_case_id(records: Any) -> tuple[str, str] | None:
+    """(JSON pointer, expectation) of the first record whose case id an earlier record of the
+    same machine has (`machine_key`: a merged run holds each case once per machine), or None."""
+    seen: dict[tuple[Any, Any], int] = {}
+    for i, rec in enumerate(records if isinstance(records, list) else []):
+        if not isinstance(rec, Mapping) or rec.get("id") is None:
+            continue
+        key = (rec.get("machine_key"), rec["id"])
+        if key in seen:
+            on = f" on {key[0]!r}" if key[0] is not None else ""
+            message = f"case ids unique in a run; {key[1]!r}{on} is also record {seen[key]}"
+            return f"/records/{i}/id", _one_line(message)
+        seen[key] = i
+    return None
 
 
 def _one_line(message: str, limit: int = 160) -> str:
