@@ -27,7 +27,6 @@ from hypothesis import strategies as st
 
 from eigenbench.cli import main
 
-FILES_FIX = pytest.mark.xfail(strict=False, reason="issue 22: fixed on the 'files' branch")
 ROOT = Path(__file__).resolve().parents[1]
 
 GOOD = make_run(
@@ -176,7 +175,6 @@ def test_structural_mutations_exit_0_or_3_and_write_nothing_on_reject(
     check_command(name, text, tmp_path_factory.mktemp("fuzz"))
 
 
-@FILES_FIX
 @KNOWN
 @given(
     NAMES,
@@ -191,7 +189,6 @@ def test_hostile_numbers_are_refused(
     check_command(name, _with_token(path, token), folder, must_reject=True)
 
 
-@FILES_FIX
 @KNOWN
 @given(NAMES, st.sampled_from(PATHS), st.sampled_from([1000, 100_000]))
 def test_deep_nesting_is_refused(
@@ -201,7 +198,6 @@ def test_deep_nesting_is_refused(
     check_command(name, text, tmp_path_factory.mktemp("deep"), must_reject=True)
 
 
-@FILES_FIX
 @KNOWN
 @given(NAMES, st.sampled_from(STRINGS))
 def test_lone_surrogates_are_refused(
@@ -213,10 +209,7 @@ def test_lone_surrogates_are_refused(
 
 @pytest.mark.parametrize(
     "name",
-    [
-        n if n.startswith(("compare", "merge")) else pytest.param(n, marks=FILES_FIX)
-        for n in COMMANDS
-    ],
+    COMMANDS,
 )
 def test_duplicate_case_ids_are_refused(tmp_path: Path, name: str) -> None:
     doc = {**GOOD, "records": [*GOOD["records"], GOOD["records"][0]]}
@@ -250,7 +243,6 @@ def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
 
 
-@FILES_FIX
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_special_files_are_refused_without_hanging(tmp_path: Path, kind: str) -> None:
     """A FIFO or a link to /dev/zero: one line and exit 3, not a hang or an unbounded read
