@@ -133,7 +133,7 @@ def test_out_never_overwrites_an_input(tmp_path: Path, capsys: pytest.CaptureFix
     a, b = _two_machines(tmp_path)
     before = a.read_bytes()
     assert main(["merge", str(a), str(b), "--out", str(a)]) == 2
-    assert "is one of its inputs" in capsys.readouterr().err
+    assert "is an input of this command" in capsys.readouterr().err
     assert a.read_bytes() == before
 
 

@@ -9,18 +9,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
-from eigenbench.errors import UsageError
+from eigenbench.cli.outputs import check_out
+from eigenbench.results.locks import file_lock
 from eigenbench.units import clean_text
-
-
-def _input_files(path: Path) -> list[Path]:
-    """The files an input reads: itself, or a folder's run files."""
-    if path.is_dir():
-        return [p for p in path.glob("*.json") if not p.name.startswith(".")]
-    return [path]
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
@@ -29,21 +22,13 @@ def cmd_merge(args: argparse.Namespace) -> int:
     from eigenbench.results import save_run
     from eigenbench.results.merge import MergeInput, merge_runs, records_by_machine
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise UsageError(f"eigenbench merge: --out {out} is a folder; name a run file")
-    target = out.resolve()
-    for given in args.runs:
-        if any(f.resolve() == target for f in _input_files(Path(given))):
-            raise UsageError(
-                f"eigenbench merge: --out {out} is one of its inputs ({given}); "
-                "write the merged run to another file"
-            )
+    out = check_out(args.out, kind="run", inputs=args.runs, command="merge")
     inputs = [MergeInput(str(p), load_runs_from(p)) for p in args.runs]  # bad one: exit 3
     result = merge_runs(inputs, prefer=args.prefer, command=_command_line())
     for warning in result.warnings:
         print(clean_text(f"warning: {warning}"), file=sys.stderr)
-    save_run(result.run, out)
+    with file_lock(out):  # a second writer of the same file: one line, exit 4
+        save_run(result.run, out)
     machines = records_by_machine(result.run)
     per = ", ".join(f"{k} ({len(v)})" for k, v in machines.items())
     replaced = f"; kept the newer of {result.replaced} duplicate(s)" if result.replaced else ""
