@@ -360,3 +360,14 @@ def test_priors_and_grids_leave_version_hashes_unchanged() -> None:
         for c in expand(load_suite(name), devices=["cpu", "cuda"], quick=quick)
     }
     assert {k: versions.get(k) for k in PINNED_VERSIONS} == PINNED_VERSIONS
+
+
+def test_probes_price_memory_host_blocking_and_the_dispatch_call() -> None:
+    from eigenbench.run.plan import guard_seconds, probes_s
+
+    call = 0.01
+    assert probes_s(call, "cpu") == pytest.approx(2 * call)  # memory + dispatch
+    assert probes_s(call, "cpu", dispatch=False) == pytest.approx(call)
+    cuda = probes_s(call, "cuda")
+    assert cuda == pytest.approx(3 * call + guard_seconds(call))
+    assert probes_s(call, "cuda", memory=False, host_blocking=False, dispatch=False) == 0

@@ -19,7 +19,8 @@ spends on it:
 - sampling: at least `min_samples` samples of max(call, the clock's shortest sample) each
   (calls are batched per sample); a short case stops once its interval is tight, on average
   at `STOP_FRACTION` × max_time_s after it started, and by max_time_s at the latest;
-- probes: one call for peak memory, and on CUDA one more behind a guard kernel;
+- probes: one call for peak memory, on CUDA one more behind a guard kernel, and one
+  profiled call for the dispatch fingerprint (its profiler's start is not priced);
 - timeout: a case whose first call, warm-up and `min_samples` samples reach timeout_s stops
   there (about timeout + one sample) and gets no probes;
 - rounds: `--rounds R` gives every round 1/R of the sampling budget (`per_round`); rounds
@@ -189,12 +190,20 @@ def sampling_s(call_s: float, first_s: float, opts: MeasureOptions, device: str)
 
 
 def probes_s(
-    call_s: float, device: str, *, memory: bool = True, host_blocking: bool = True
+    call_s: float,
+    device: str,
+    *,
+    memory: bool = True,
+    host_blocking: bool = True,
+    dispatch: bool = True,
 ) -> float:
-    """The untimed calls after sampling: peak memory, and on CUDA host-blocking."""
+    """The untimed calls after sampling: peak memory, on CUDA host-blocking, the dispatch
+    fingerprint."""
     seconds = call_s if memory else 0.0
     if device == "cuda" and host_blocking:
         seconds += guard_seconds(call_s) + call_s
+    if dispatch:
+        seconds += call_s
     return seconds
 
 
@@ -207,6 +216,7 @@ def case_cost(
     convergence: Convergence | None = None,
     memory: bool = True,
     host_blocking: bool = True,
+    dispatch: bool = True,
 ) -> CaseCost:
     """Seconds of one case from its per-call cost and effective options (the run's with the
     workload's overrides); the reference and `--isolate` are priced by `estimate_plan`."""
@@ -223,7 +233,7 @@ def case_cost(
         return CaseCost(seconds, True)
     for _ in range(rounds - 1):
         seconds += CASE_OVERHEAD_S[device] + sampling_s(call, 0.0, opts_round, device).seconds
-    seconds += probes_s(call, device, memory=memory, host_blocking=host_blocking)
+    seconds += probes_s(call, device, memory=memory, host_blocking=host_blocking, dispatch=dispatch)
     return CaseCost(seconds)
 
 
@@ -296,6 +306,7 @@ def estimate_case(case: Case, options: RunOptions, cost: CallCost) -> CaseCost:
         convergence=w.convergence if w.kind == "convergence" else None,
         memory=options.memory,
         host_blocking=options.host_blocking,
+        dispatch=options.dispatch,
     )
     if options.isolate:
         return CaseCost(result.seconds + ISOLATE_OVERHEAD_S, result.timeout)
