@@ -326,3 +326,19 @@ def test_suite_names_longer_than_a_file_name_exit_3_in_one_line(
     assert main(["run", long, "--quick"]) == 3
     err = capsys.readouterr().err.strip()
     assert "at most 100" in err and err.count("\n") == 0
+
+
+def test_a_reader_that_leaves_the_pipe_is_not_an_error() -> None:
+    """`eigenbench list --json | head -c 1`: the reader gone is exit 0, no traceback (the
+    BrokenPipeError clause stood after its base class OSError's)."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "eigenbench", "list", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # no reader from the start: the first write fails
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 0, err
+    assert "Traceback" not in err

@@ -156,7 +156,7 @@ def test_workers_2_measure_the_cases_of_a_serial_run(
     assert [s["index"] for s in run["shards"]] == [0, 1]
     assert sum(s["cases"] for s in run["shards"]) == len(run["records"])
     assert all(s["status"] == "complete" and s["host"] for s in run["shards"])
-    assert not (tmp_path / "w2.shards").exists()  # parts removed once merged
+    assert not (tmp_path / "w2.json.shards").exists()  # parts removed once merged
 
 
 def test_submitit_local_workers_measure_the_cases_of_a_serial_run(tmp_path: Path) -> None:
@@ -221,7 +221,7 @@ def test_a_dying_shard_is_reported_and_its_cases_rerun_by_resume(
     assert by_status["die/dies/cpu/float32/n=1"] == "interrupted"
     assert by_status["die/dies/cpu/float32/n=2"] == "interrupted"
     assert sum(s == "ok" for s in by_status.values()) == 8  # the other shard finished
-    assert (tmp_path / "run.shards").is_dir()  # kept for a look at what died
+    assert (tmp_path / "run.json.shards").is_dir()  # kept for a look at what died
 
     (tmp_path / "die").unlink()
     assert main(["run", "shardy", "--device", "cpu", *FAST, "--resume", str(out)]) == 0
@@ -460,6 +460,46 @@ def test_fanout_merges_parts_in_run_order_and_records_a_dead_shards_cases(
     assert [s["status"] for s in doc["shards"]] == ["complete", "died"]
     assert "pid" not in doc["shards"][0]
     assert result.deaths[0].startswith("shard 1/2 died (RuntimeError: boom); 3 unfinished")
+
+
+def test_a_record_a_worker_rewrites_after_its_first_save_is_merged_again(
+    suites: Path, tmp_path: Path
+) -> None:
+    """Later rounds and the deferred CUDA fingerprints rewrite a record already saved in the
+    part file: the merged run follows (it kept round 1 only)."""
+    from eigenbench.results import save_run
+    from eigenbench.run.fanout import Fanout
+    from eigenbench.run.fanout_worker import ShardJob
+    from eigenbench.run.options import RunOptions
+    from eigenbench.run.records import base_record
+    from eigenbench.run.runner import Runner
+
+    cases = cases_of([load_suite("shardy")], devices=("cpu",), quick=False)[:2]
+    options = RunOptions(rounds=3)
+    runner = Runner(
+        env=make_run([])["env"], options=options, out_path=tmp_path / "run.json", command="t"
+    )
+    job = ShardJob(
+        0,
+        1,
+        ("shardy",),
+        str(suites),
+        tuple(c.id for c in cases),
+        options.to_dict(),
+        str(tmp_path / "shard-0.json"),
+        "t",
+    )
+    first = [base_record(c, "ok") for c in cases]
+    part = {"status": "running", "shards": [{"index": 0, "count": 1}], "records": first}
+    save_run(part, job.part)
+    fan = Fanout(runner, [job], cases, poll_s=0.0)
+    assert fan.merge() == 2
+    later = [{**r, "rounds": 3, "dispatch": None, "dispatch_reason": "r"} for r in first]
+    save_run({**part, "status": "complete", "records": later}, job.part)
+    assert fan.merge() == 0  # nothing new, two records rewritten
+    doc = load_run(tmp_path / "run.json")
+    assert [r.get("rounds") for r in doc["records"]] == [3, 3]
+    assert all(r["dispatch_reason"] == "r" for r in doc["records"])
 
 
 def test_a_worker_takes_its_gpu_and_notes_it_in_its_part(

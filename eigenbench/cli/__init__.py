@@ -12,7 +12,9 @@ process, is an environment error (4); `--resume` of another machine's or options
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
+import os
 import sys
 from collections.abc import Sequence
 
@@ -61,6 +63,14 @@ def _command(argv: list[str], debug: bool) -> int:
             raise
         print(clean_text(f"eigenbench: error: {exc}"), file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # e.g. `eigenbench compare … | head`: the reader left, not an error
+        # (before OSError, its base class) stdout goes to /dev/null so that the interpreter's
+        # last flush does not fail on the closed pipe again
+        with contextlib.suppress(OSError, ValueError):  # no real fd 1 (an in-process caller)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        return 0
     except OSError as exc:
         if exc.errno != errno.ENAMETOOLONG or debug:
             raise
@@ -69,6 +79,3 @@ def _command(argv: list[str], debug: bool) -> int:
     except KeyboardInterrupt:
         print("eigenbench: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:  # e.g. `eigenbench compare … | head`: the reader left, not an error
-        sys.stderr.close()
-        return 0

@@ -130,7 +130,7 @@ def run_workers(
         )
     done = {r["id"] for r in runner.run_doc["records"]}
     todo = [c for c in cases if c.id not in done]
-    folder = out.with_name(f"{out.stem}.shards")
+    folder = out.with_name(f"{out.name}.shards")  # covered by the lock on `out`
     for stale in folder.glob("shard-*.json"):
         stale.unlink()
     jobs = [
@@ -193,7 +193,7 @@ def _run_command(args: argparse.Namespace, suites: list[str]) -> list[str]:
     ):
         value = getattr(args, name, None)
         if value is not None:
-            argv += [flag, f"{value:g}"]
+            argv += [flag, repr(value)]
     if args.rounds != 1:
         argv += ["--rounds", str(args.rounds)]
     return argv

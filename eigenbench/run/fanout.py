@@ -146,6 +146,9 @@ class Fanout:
         self.grace_s = grace_s
         self._kept = len(runner.run_doc["records"])
         self._seen = {r["id"] for r in runner.run_doc["records"]}
+        self._merged: dict[str, Any] = {}
+        """The records this fan-out merged, by id: a worker rewrites them after later rounds
+        and the deferred CUDA fingerprints, and the merged copy follows."""
         self._total = sum(len(j.case_ids) for j in self.jobs)
         self._entries: dict[int, dict[str, Any]] = {}
 
@@ -177,12 +180,23 @@ class Fanout:
             if lost and "cuda_lost" not in self.runner.run_doc:
                 self.runner.run_doc["cuda_lost"] = lost
                 self.runner.cuda_lost = f"CUDA context lost in shard {job.label}: {lost['error']}"
+            changed = False
             for record in part.get("records") or []:
+                merged = self._merged.get(record.get("id"))
+                if merged is not None:  # later rounds or a deferred fingerprint
+                    if merged != record:
+                        merged.clear()
+                        merged.update(record)
+                        changed = True
+                    continue
                 if record.get("id") in self._seen:
                     continue
                 self._seen.add(record["id"])
+                self._merged[record["id"]] = record
                 self.runner.add(record, len(self._seen) - self._kept - 1, self._total)
                 new += 1
+            if changed:
+                self.runner.save()
         return new
 
     def _stop(self, launched: Launched) -> None:
@@ -212,6 +226,8 @@ class Fanout:
         for o in outcomes:
             if o.status == "died":
                 for case_id in o.unfinished:
+                    if case_id in self._seen:  # merged after the part file was last read
+                        continue
                     reason = f"shard {o.job.label} died: {o.error}"
                     self._seen.add(case_id)
                     self.runner.add(

@@ -244,6 +244,10 @@ class Runner:
         self.run_doc["finished"] = self.now_utc().isoformat(timespec="seconds")
         self._save()
 
+    def save(self) -> None:
+        """Write the run file now (records updated in place by their owner)."""
+        self._save()
+
     def _save(self) -> None:
         if self.out_path is not None:
             save_run(self.run_doc, self.out_path)
