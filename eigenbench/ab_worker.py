@@ -105,6 +105,9 @@ def serve(requests: IO[str], replies: IO[str]) -> None:
 
 
 def main() -> int:
+    from eigenbench.run import contain
+
+    contain.install_interrupts()  # an impl's own KeyboardInterrupt is then a failed record
     replies = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints go to stderr
     serve(sys.stdin, replies)

@@ -589,3 +589,52 @@ def test_sys_exit_0_in_an_impl_no_longer_ends_the_run_early(tmp_path: Path) -> N
     assert saved["status"] == "complete"
     assert [r["status"] for r in saved["records"]] == ["ok", "failed", "ok"]
     assert "1 failed, 2 ok" in done.stderr and "sys.exit(0)" in done.stdout
+
+
+QUITTING_SUITE = textwrap.dedent(
+    """
+    from eigenbench.spec import Impl, Suite, Workload, Validation
+
+    def quits(x):
+        raise KeyboardInterrupt  # the impl's own, not a Ctrl-C
+
+    SUITE = Suite("quits", (Workload(
+        name="w", impls=(Impl("quits", quits),),
+        make_inputs=lambda p, d, t, s: 1.0,
+        reference=lambda x, p, ph: 1.0,
+        validate=lambda o, r, p, t: Validation(True, 0.0, 0.0, "x"),
+        grid={"n": [1]}, quick_grid={"n": [1]}, flush_l2=False,
+    ),))
+    """
+)
+
+
+def test_an_ab_worker_records_an_impls_own_interrupt_as_failed(tmp_path: Path) -> None:
+    """The ab worker counts real signals as `run` does: an impl raising KeyboardInterrupt
+    fails its case instead of killing the side (it exited -2 with a traceback)."""
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "quits.py").write_text(QUITTING_SUITE)
+    plan = {
+        "op": "plan",
+        "suites": ["quits"],
+        "devices": ["cpu"],
+        "quick": True,
+        "filter": None,
+        "options": {"measure": {"min_samples": 3, "max_time_s": 0.05, "warmup_s": 0.0}},
+        "command": "test",
+    }
+    requests = json.dumps(plan) + "\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "eigenbench.ab_worker"],
+        input=requests + json.dumps({"op": "first", "id": "w/quits/cpu/float32/n=1"}) + "\n",
+        cwd=tmp_path,
+        env={**os.environ, "EIGENBENCH_SUITES": str(folder), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    cases, first = (json.loads(line) for line in done.stdout.splitlines())
+    assert cases == {"cases": ["w/quits/cpu/float32/n=1"]}
+    assert first["status"] == "failed", first
