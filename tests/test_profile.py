@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,74 @@ def test_profile_on_cuda_sees_kernels(capsys: pytest.CaptureFixture[str]) -> Non
     doc = json.loads(capsys.readouterr().out)
     assert doc["dispatch"]["kernels"], doc
     assert any(r["kind"] == "kernel" and r["device_us"] > 0 for r in doc["rows"])
+
+
+MISBEHAVING_SUITE = textwrap.dedent(
+    """
+    import sys
+    import torch
+    from eigenbench.spec import Impl, Suite, Workload, Validation
+
+    def exits(x):
+        sys.exit(0)
+
+    def raises(x):
+        raise ValueError("broken impl")
+
+    def prints(x):
+        print("chatter from the impl")
+        return torch.linalg.eigvalsh(x)
+
+    SUITE = Suite("bad", (Workload(
+        name="w",
+        impls=(Impl("exits", exits), Impl("raises", raises), Impl("prints", prints)),
+        make_inputs=lambda p, d, t, s: torch.eye(3),
+        reference=lambda x, p, ph: 1.0,
+        validate=lambda o, r, p, t: Validation(True, 0.0, 0.0, "x"),
+        grid={"n": [3]}, quick_grid={"n": [3]},
+    ),))
+    """
+)
+
+
+@pytest.fixture
+def bad_suite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "suites"
+    folder.mkdir()
+    (folder / "bad.py").write_text(MISBEHAVING_SUITE)
+    monkeypatch.setenv("EIGENBENCH_SUITES", str(folder))
+
+
+@pytest.mark.parametrize(
+    ("impl", "said"), [("exits", "sys.exit(0)"), ("raises", "ValueError: broken impl")]
+)
+def test_an_impl_that_exits_or_raises_is_one_line_exit_3(
+    bad_suite: None, capsys: pytest.CaptureFixture[str], impl: str, said: str
+) -> None:
+    """It exited 0 with no output (sys.exit) or with a traceback (an exception)."""
+    assert main(["profile", f"w/{impl}/cpu/float32/n=3", "--calls", "1"]) == 3
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and said in err and "Traceback" not in err
+
+
+def test_what_an_impl_prints_stays_out_of_the_json(
+    bad_suite: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["profile", "w/prints/cpu/float32/n=3", "--calls", "1", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["case"] == "w/prints/cpu/float32/n=3"
+    assert "chatter from the impl" in err
+
+
+def test_the_trace_never_replaces_a_run_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from factories import make_record, make_run
+
+    from eigenbench.results import save_run
+
+    run = save_run(make_run([make_record()]), tmp_path / "run.json")
+    before = run.read_bytes()
+    assert main(["profile", TORCH_CASE, "--calls", "1", "--out", str(run)]) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
+    assert run.read_bytes() == before

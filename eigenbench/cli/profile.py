@@ -6,10 +6,19 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from eigenbench.errors import EnvironmentProblem, MissingDependency, SuiteError, UsageError
+from eigenbench.cli.outputs import check_out
+from eigenbench.errors import (
+    EnvironmentProblem,
+    MissingDependency,
+    OutputError,
+    SuiteError,
+    UsageError,
+)
+from eigenbench.results.locks import file_lock
 from eigenbench.spec import Case
 
 WARM_CALLS = 2
@@ -36,25 +45,18 @@ def add_profile_parser(sub: Any) -> None:
 
 def cmd_profile(args: argparse.Namespace) -> int:
     """Profile one case; exit 3 on an unknown id, 4 when its device or a module is missing."""
-    from eigenbench.measure.dispatch import profile_calls, profile_rows, trace_events
+    from eigenbench.measure.dispatch import profile_rows, trace_events
     from eigenbench.measure.kernel_names import fingerprint
 
     for name in ("calls", "top"):
         if getattr(args, name) < 1:
             raise UsageError(f"eigenbench profile: --{name} must be at least 1")
     case = resolve_case(args.case_id, args.device)
-    fn = _bound_call(case, args.seed)
-    for _ in range(WARM_CALLS):
-        fn()
-    prof = profile_calls(fn, case.device, args.calls)
-    trace = None
-    if args.out:
-        trace = Path(args.out)
-        try:
-            trace.parent.mkdir(parents=True, exist_ok=True)
-            prof.export_chrome_trace(str(trace))
-        except OSError as exc:
-            raise UsageError(f"eigenbench profile: --out {trace}: {exc.strerror or exc}") from None
+    trace = None if args.out is None else check_out(args.out, kind="export", command="profile")
+    prof = _profiled(case, args.seed, args.calls)
+    if trace is not None:
+        with file_lock(trace):
+            _write_trace(prof, trace)
     events = trace_events(prof.function_events)
     rows = profile_rows(events, args.top)
     dispatch = fingerprint(events, case.device, calls=args.calls)
@@ -103,6 +105,43 @@ def resolve_case(case_id: str, device: str | None) -> Case:
         error = EnvironmentProblem if case.device == "cuda" else MissingDependency
         raise error(f"eigenbench profile: {case.id}: {reason}")
     return case
+
+
+def _profiled(case: Case, seed: int, calls: int) -> Any:
+    """Warm calls, then `calls` profiled ones, contained as the runner contains a case: what
+    the impl prints goes to stderr; its exception, `sys.exit` or own KeyboardInterrupt is one
+    line, exit 3 (a real Ctrl-C still stops the command)."""
+    from eigenbench.measure.dispatch import profile_calls
+    from eigenbench.run import contain
+    from eigenbench.run.records import one_line
+
+    signals = contain.signals()
+    try:
+        with contain.stdout_to_stderr():
+            fn = _bound_call(case, seed)
+            for _ in range(WARM_CALLS):
+                fn()
+            return profile_calls(fn, case.device, calls)
+    except KeyboardInterrupt as exc:
+        if contain.is_real_interrupt(signals):
+            raise
+        raise SuiteError(f"eigenbench profile: {case.id}: {contain.exit_reason(exc)}") from None
+    except SystemExit as exc:
+        raise SuiteError(f"eigenbench profile: {case.id}: {contain.exit_reason(exc)}") from None
+    except Exception as exc:
+        raise SuiteError(f"eigenbench profile: {case.id} failed: {one_line(exc)}") from None
+
+
+def _write_trace(prof: Any, trace: Path) -> None:
+    """The Chrome trace, written beside `trace` and renamed over it (never half a file)."""
+    staged = trace.with_name(f".{trace.name}.{os.getpid()}.tmp")
+    try:
+        trace.parent.mkdir(parents=True, exist_ok=True)
+        prof.export_chrome_trace(str(staged))
+        os.replace(staged, trace)
+    except OSError as exc:
+        staged.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {trace}: {exc.strerror or exc}") from None
 
 
 def _bound_call(case: Case, seed: int) -> Any:
