@@ -227,3 +227,17 @@ def test_real_capture_times_replays_and_refuses_torch_eigh() -> None:
     refused = capture(lambda: torch.linalg.eigh(s), torch)
     if isinstance(refused, NotCapturable):
         assert refused.reason.startswith("not capturable:")
+
+
+def test_replays_that_raise_leave_the_case_ok_with_the_reason(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: FakeGraph) -> None:
+        raise RuntimeError("CUDA error: replay failed")
+
+    monkeypatch.setattr(FakeGraph, "replay", broken)
+    records = _graph_run(tmp_path, Impl("torch", torch.linalg.eigvalsh, devices=BOTH), FakeCuda())
+    rec = next(r for r in records if r["device"] == "cuda")
+    assert rec["status"] == "ok" and rec["summary"] is not None
+    assert rec["graph"]["capturable"] is False
+    assert rec["graph"]["reason"] == "graph replays failed: RuntimeError: CUDA error: replay failed"

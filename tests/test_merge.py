@@ -297,3 +297,17 @@ def test_prefer_newest_dates_a_merged_inputs_records_by_their_own_machines_sourc
     box = records_by_machine(result.run)["box"]
     mid = {r["id"]: r["summary"]["median_s"] for r in box_mid["records"]}
     assert {r["id"]: r["summary"]["median_s"] for r in box} == mid
+
+
+def test_a_merged_run_of_several_machines_is_not_a_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a, b = _two_machines(tmp_path)
+    out = tmp_path / "merged.json"
+    assert main(["merge", str(a), str(b), "--out", str(out)]) == 0
+    capsys.readouterr()
+    root = tmp_path / "baselines"
+    assert main(["baseline", "save", str(out), "--root", str(root)]) == 3
+    err = capsys.readouterr().err
+    assert "a merged run of 2 machines (gpu-l4, gpu-h100)" in err
+    assert "save each machine's own run files" in err and not root.exists()

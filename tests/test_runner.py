@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -416,3 +417,44 @@ def test_an_impl_that_turns_wrong_while_timed_is_invalid(tmp_path: Path) -> None
     steady = Suite("s", (workload(Impl("torch", torch.linalg.eigvalsh), grid=[{"n": 4}]),))
     (ok,) = run(steady, tmp_path, devices=("cpu",), clock=FakeClock(1e-3))["records"]
     assert ok["status"] == "ok"
+
+
+def test_a_resume_finishes_the_rounds_and_fingerprints_an_interrupt_cut_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Interrupted after its last case was timed (in rounds 2..R, or in the deferred CUDA
+    fingerprints), a run kept round-1 records; `--resume` called it complete as they were."""
+    both = frozenset({"cpu", "cuda"})
+    suite = Suite("s", (workload(Impl("torch", torch.linalg.eigvalsh, devices=both)),))
+    cases = list(expand(suite, devices=("cuda", "cpu"), quick=True))
+    probed: list[str] = []
+
+    def probe(fn: Any, device: str) -> tuple[Any, str | None]:
+        probed.append(device)
+        return None, "fake"
+
+    monkeypatch.setattr("eigenbench.run.runner.probe_dispatch", probe)
+
+    def runner(rounds: int) -> Runner:
+        options = RunOptions(devices=("cuda", "cpu"), measure=FAST, rounds=rounds, memory=False)
+        return Runner(
+            env=ENV,
+            options=dataclasses.replace(options, host_blocking=False),
+            out_path=tmp_path / "run.json",
+            command="test",
+            clock_factory=lambda c: FakeClock(1e-3),
+            has_cuda=lambda: True,
+            clock_watch=lambda: None,
+        )
+
+    cut = runner(1).run(cases)  # the state an interrupt leaves after round 1
+    for record in cut["records"]:
+        if record["device"] == "cuda":  # its fingerprint was to come after every case
+            del record["dispatch"], record["dispatch_reason"]
+    probed.clear()
+    again = runner(3)
+    again.resume(cut)
+    doc = again.run(cases)
+    assert [r["rounds"] for r in doc["records"]] == [3, 3]
+    assert all(r["dispatch_reason"] == "fake" for r in doc["records"])
+    assert probed == ["cuda"]  # the CPU case's fingerprint is taken with the case itself

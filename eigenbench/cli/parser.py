@@ -140,8 +140,10 @@ def _add_measure_arguments(p: argparse.ArgumentParser) -> None:
 def _add_slurm_arguments(p: argparse.ArgumentParser) -> None:
     """What each Slurm array task asks for: shared by `run --executor submitit` and `plan`."""
     p.add_argument("--slurm-partition", metavar="NAME")
-    p.add_argument("--slurm-gpus-per-task", type=int, metavar="N")
-    p.add_argument("--slurm-time", type=int, metavar="MINUTES", help="time limit per task")
+    p.add_argument("--slurm-gpus-per-task", type=number(int, 0), metavar="N")
+    p.add_argument(
+        "--slurm-time", type=number(int, 1), metavar="MINUTES", help="time limit per task"
+    )
     p.add_argument("--slurm-account", metavar="NAME")
 
 
@@ -149,7 +151,7 @@ def _add_fanout_arguments(p: argparse.ArgumentParser) -> None:
     """Sharded runs (docs/fleet.md): `run` only."""
     p.add_argument(
         "--workers",
-        type=int,
+        type=number(int, 1),
         default=1,
         metavar="N",
         help="split the cases into N shards run by fresh worker processes (on CUDA one per "
@@ -157,7 +159,7 @@ def _add_fanout_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--workers-per-gpu",
-        type=int,
+        type=number(int, 1),
         default=1,
         metavar="K",
         help="allow K CUDA workers on one GPU (default 1)",
@@ -277,7 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_case_arguments(pl)
     _add_measure_arguments(pl)
     pl.add_argument("--json", action="store_true")
-    pl.add_argument("--shards", type=int, metavar="K", help="split the plan into K shards")
+    pl.add_argument(
+        "--shards", type=number(int, 1), metavar="K", help="split the plan into K shards"
+    )
     pl.add_argument(
         "--emit",
         choices=("github-matrix", "slurm-array"),

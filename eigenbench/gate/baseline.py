@@ -23,6 +23,7 @@ from eigenbench.errors import BaselineError, ResultsFileError
 from eigenbench.results import load_run, validate_run
 from eigenbench.results.files import checked_run_text, write_all_atomic
 from eigenbench.results.locks import folder_lock
+from eigenbench.results.merge import machines_of
 
 DEFAULT_ROOT = Path("results/baselines")
 DEFAULT_KEEP = 5
@@ -139,6 +140,13 @@ def check_saveable(run: Mapping[str, Any]) -> None:
     """Raise unless `run` can become a baseline: a valid, finished run with records and a
     safe machine key."""
     validate_run(run, "<run to save as baseline>")
+    machines = machines_of(run)
+    if len(machines) > 1:
+        raise BaselineError(
+            f"run {run.get('run_id')!r} is a merged run of {len(machines)} machines "
+            f"({', '.join(machines)}); a baseline holds one machine's runs: save each "
+            "machine's own run files"
+        )
     machine_key(run)
     if not run.get("records"):
         raise BaselineError(f"run {run.get('run_id')!r} has no records; nothing to save")

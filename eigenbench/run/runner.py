@@ -165,6 +165,7 @@ class Runner:
 
         The run file is finalised (`status: interrupted`) before KeyboardInterrupt propagates.
         """
+        cases = list(cases)
         done = {r["id"] for r in self.run_doc["records"]}
         todo = [c for c in cases if c.id not in done]
         current: Case | None = None
@@ -173,7 +174,10 @@ class Runner:
                 for i, current in enumerate(todo):
                     self.add(self.run_case(current), i, len(todo))
                 current = None
-                self._more_rounds(todo)
+                # all the cases: a resumed run also finishes the rounds and fingerprints
+                # that an interrupt cut short after the last case was timed
+                self._more_rounds(cases)
+                self._queue_missing_fingerprints(cases)
                 self.fingerprint_deferred()
         except KeyboardInterrupt:
             if current is not None and current.id not in {r["id"] for r in self.run_doc["records"]}:
@@ -194,9 +198,29 @@ class Runner:
         again = [c for c in cases if resamplable(c, by_id.get(c.id))]
         for r in range(2, self.options.rounds + 1):
             for case in again if r % 2 else again[::-1]:
+                if (by_id[case.id].get("rounds") or 1) >= r:  # measured before a resume
+                    continue
                 if not (case.device == "cuda" and self.cuda_lost):
                     self.round_again(case, by_id[case.id])
             self._save()
+
+    def _queue_missing_fingerprints(self, cases: list[Case]) -> None:
+        """CUDA cases of a resumed run timed before an interrupt stopped the deferred
+        fingerprints: queued again (cases of this session are queued already)."""
+        if not (self.options.dispatch and self.cuda_dispatch_last):
+            return
+        by_id = {r["id"]: r for r in self.run_doc["records"]}
+        queued = {c.id for c in self._dispatch_later}
+        for case in cases:
+            record = by_id.get(case.id)
+            if (
+                case.device == "cuda"
+                and case.id not in queued
+                and record is not None
+                and record["status"] in ("ok", "invalid")
+                and "dispatch" not in record
+            ):
+                self._dispatch_later.append(case)
 
     def round_again(self, case: Case, record: Record) -> float | None:
         """Sample `case` for one more round and pool it into `record`; the round's median,
