@@ -97,6 +97,13 @@ def test_crossover_rejects_mismatched_or_non_positive_input() -> None:
         find_crossovers([1, 2], [1, 0], [1, 2])
 
 
+def test_huge_but_finite_times_still_cross() -> None:
+    """1e308 s is a finite time (from a hostile file): the product of size and times
+    overflowed and raised, a traceback in `report` (found by tools/robust_probe.py)."""
+    (x,) = find_crossovers([100, 1000], [1e308, 1e-6], [1e-3, 1e-3])
+    assert 100 < x < 1000
+
+
 # --------------------------------------------------------------------------- grouping
 
 

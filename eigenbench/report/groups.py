@@ -85,10 +85,10 @@ def _crossings(
     lx, d = [], []
     for i in order:
         x, a, b = float(xs[i]), float(ya[i]), float(yb[i])
-        if not (x > 0 and a > 0 and b > 0 and math.isfinite(x * a * b)):
+        if not all(v > 0 and math.isfinite(v) for v in (x, a, b)):  # each: 1e308 is fine
             raise ValueError("find_crossovers: sizes and times must be finite and positive")
         lx.append(math.log(x))
-        d.append(math.log(a / b))
+        d.append(math.log(a) - math.log(b))
     tie = math.log1p(min_gap)
     signs = [0 if abs(v) <= tie else (1 if v > 0 else -1) for v in d]
     out: list[tuple[float, bool]] = []
