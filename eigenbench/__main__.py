@@ -19,6 +19,8 @@ except KeyboardInterrupt:
     contain.count_interrupts()
     code = 130
     print("eigenbench: interrupted", file=sys.stderr)
+contain.ignore_interrupts()  # from here on the exit code stands: a late signal must not
+# kill the interpreter's teardown (exit -2 or -15 after a complete run), so it is ignored
 if contain.signals() and code != 130:  # an interrupt some code caught and went on from
     code = 130
     print("eigenbench: interrupted", file=sys.stderr)

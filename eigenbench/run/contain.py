@@ -56,6 +56,14 @@ def count_interrupts() -> None:
             signal.signal(sig, _count_only)
 
 
+def ignore_interrupts() -> None:
+    """SIGINT and SIGTERM ignored: for the command's very last lines, once its exit code is
+    known (Python's teardown would restore their default, deadly action)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+
+
 def install_interrupts() -> bool:
     """SIGINT and SIGTERM raise KeyboardInterrupt after counting themselves; False where
     signal handlers cannot be set (not the main thread)."""
