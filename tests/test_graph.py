@@ -141,10 +141,15 @@ def _suite(impl: Impl) -> Suite:
 
 
 def _graph_run(
-    tmp_path: Path, impl: Impl, cuda: FakeCuda, *, graph: bool = True
+    tmp_path: Path, impl: Impl, cuda: FakeCuda, *, graph: bool = True, rounds: int = 1
 ) -> list[dict[str, Any]]:
     options = RunOptions(
-        devices=("cuda", "cpu"), measure=FAST, memory=False, host_blocking=False, graph=graph
+        devices=("cuda", "cpu"),
+        measure=FAST,
+        memory=False,
+        host_blocking=False,
+        graph=graph,
+        rounds=rounds,
     )
     runner = Runner(
         env=RUN_ENV,
@@ -241,3 +246,24 @@ def test_replays_that_raise_leave_the_case_ok_with_the_reason(
     assert rec["status"] == "ok" and rec["summary"] is not None
     assert rec["graph"]["capturable"] is False
     assert rec["graph"]["reason"] == "graph replays failed: RuntimeError: CUDA error: replay failed"
+
+
+def test_graph_follows_the_pooled_median_of_later_rounds() -> None:
+    from eigenbench.run.graphtime import regraph
+
+    g = graph_record(30e-6, [10e-6], replays=5)
+    again = regraph(g, 26e-6)
+    assert again["event_median_s"] == 26e-6
+    assert again["launch_overhead_s"] == pytest.approx(16e-6)
+    assert again["graph_median_s"] == 10e-6 and again["replays"] == 5
+    refused = regraph({**g, "graph_median_s": None, "capturable": False}, 26e-6)
+    assert refused["launch_overhead_s"] is None
+
+
+def test_with_rounds_the_graph_sits_beside_the_pooled_median(tmp_path: Path) -> None:
+    records = _graph_run(
+        tmp_path, Impl("torch", torch.linalg.eigvalsh, devices=BOTH), FakeCuda(), rounds=3
+    )
+    rec = next(r for r in records if r["device"] == "cuda")
+    assert rec["rounds"] == 3
+    assert rec["graph"]["event_median_s"] == rec["summary"]["median_s"]

@@ -43,3 +43,10 @@ def time_graph(
         return not_capturable_record(event_median_s, f"graph replays are wrong: {detail}")
     replays = m.warmup_calls + len(m.samples_s) * m.number
     return graph_record(event_median_s, m.samples_s, replays)
+
+
+def regraph(graph: dict[str, Any], event_median_s: float) -> dict[str, Any]:
+    """`graph` beside a new event median (pooled over `--rounds`): the launch overhead too."""
+    replay = graph.get("graph_median_s")
+    overhead = None if replay is None else event_median_s - replay
+    return {**graph, "event_median_s": event_median_s, "launch_overhead_s": overhead}

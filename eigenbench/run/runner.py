@@ -28,7 +28,7 @@ from eigenbench.measure.memory import peak_memory
 from eigenbench.results import SCHEMA_ID, Record, new_run_id, save_run
 from eigenbench.run import contain
 from eigenbench.run.convergence import follow, to_record
-from eigenbench.run.graphtime import time_graph
+from eigenbench.run.graphtime import regraph, time_graph
 from eigenbench.run.isolate import run_isolated
 from eigenbench.run.options import (
     DEFAULT_ISOLATE_BUDGET_S,
@@ -245,6 +245,8 @@ class Runner:
             return None
         _restore(before, record)
         pool_round(record, m, self.options.measure.rel_ci_target)
+        if "graph" in record and record["summary"]:  # beside the pooled median, not round 1's
+            record["graph"] = regraph(record["graph"], record["summary"]["median_s"])
         this_round = hostload.load_between(load_start, hostload.snapshot())
         record["host_load"] = hostload.merge_loads(record.get("host_load"), this_round)
         self._add_throughput(case, record)
