@@ -27,9 +27,9 @@ from typing import IO, Any
 
 from eigenbench.errors import EigenbenchError
 from eigenbench.results import Record, json_line
-from eigenbench.run.records import one_line
 from eigenbench.run.runner import Runner
 from eigenbench.spec import Case
+from eigenbench.units import one_line
 
 
 class Side:

@@ -90,3 +90,10 @@ def safe(text: object) -> str:
     from rich.markup import escape
 
     return escape(clean_text(text))
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one line: type and the first line of its message."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -113,7 +113,7 @@ def _profiled(case: Case, seed: int, calls: int) -> Any:
     line, exit 3 (a real Ctrl-C still stops the command)."""
     from eigenbench.measure.dispatch import profile_calls
     from eigenbench.run import contain
-    from eigenbench.run.records import one_line
+    from eigenbench.units import one_line
 
     signals = contain.signals()
     try:

@@ -33,6 +33,7 @@ from eigenbench.measure.kernel_names import (
     in_call,
     is_op,
 )
+from eigenbench.units import one_line
 
 _ACTIVITY: dict[str, EventKind] = {
     "cpu_op": "op",
@@ -176,8 +177,7 @@ def probe_dispatch(
         prof = profile(fn, device, 1)
         events = trace_events(prof.function_events)
     except Exception as exc:  # the measurement stands; only the fingerprint is lost
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        return None, f"profiler failed: {type(exc).__name__}: {text[:200]}"
+        return None, f"profiler failed: {one_line(exc, 200)}"
     found = fingerprint(events, device, calls=1)
     if found is None:
         return None, "no torch op and no CUDA kernel recorded (NumPy/SciPy or pure Python code)"

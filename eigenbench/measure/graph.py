@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from eigenbench.units import one_line
+
 WARMUP_CALLS = 3
 """Calls on a side stream before capture: lazy initialisation (cuBLAS/cuSOLVER handles,
 workspaces) must not happen inside the capture."""
@@ -54,7 +56,7 @@ def capture(fn: Callable[[], Any], torch: Any) -> CapturedCall | NotCapturable:
             output = fn()
     except Exception as exc:  # the capture's own error says why, e.g. a host sync
         _settle(cuda)
-        return NotCapturable(f"not capturable: {_one_line(exc)}")
+        return NotCapturable(f"not capturable: {one_line(exc, 200)}")
     cuda.synchronize()
     return CapturedCall(replay=graph.replay, output=output)
 
@@ -95,8 +97,3 @@ def _settle(cuda: Any) -> None:
     """After a failed capture: let the device finish what it can (best effort)."""
     with contextlib.suppress(Exception):
         cuda.synchronize()
-
-
-def _one_line(exc: BaseException, limit: int = 200) -> str:
-    text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"

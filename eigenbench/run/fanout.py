@@ -30,9 +30,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from eigenbench.run.fanout_worker import ShardJob, run_shard
-from eigenbench.run.records import base_record, one_line
+from eigenbench.run.records import base_record
 from eigenbench.run.shards import unfinished
 from eigenbench.spec import Case
+from eigenbench.units import one_line
 
 POLL_S = 0.2
 GRACE_S = 10.0

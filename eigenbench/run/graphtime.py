@@ -8,6 +8,7 @@ from eigenbench.measure.clocks import Clock
 from eigenbench.measure.graph import NotCapturable, capture, graph_record, not_capturable_record
 from eigenbench.measure.loop import MeasureOptions, measure
 from eigenbench.spec import Case
+from eigenbench.units import one_line
 
 
 def time_graph(
@@ -35,8 +36,7 @@ def time_graph(
         torch.cuda.synchronize()
         check = case.workload.validate(captured.output, expected, case.param_dict, case.dtype)
     except Exception as exc:  # the event timing stands; only the graph's is lost
-        text = " ".join(str(exc).split())[:200]
-        reason = f"graph replays failed: {type(exc).__name__}: {text}"
+        reason = f"graph replays failed: {one_line(exc, 200)}"
         return not_capturable_record(event_median_s, reason)
     if not check.ok:
         detail = check.detail or "result differs from the reference"

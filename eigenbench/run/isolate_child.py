@@ -27,10 +27,10 @@ from eigenbench.measure.stats import summarize
 from eigenbench.results import write_atomic
 from eigenbench.run import contain
 from eigenbench.run.options import RunOptions
-from eigenbench.run.records import one_line
 from eigenbench.run.runner import Runner
 from eigenbench.spec import find_case
 from eigenbench.suites import load_suite
+from eigenbench.units import one_line
 
 _KIB = 1 if sys.platform == "darwin" else 1024  # ru_maxrss: bytes on macOS, KiB on Linux
 

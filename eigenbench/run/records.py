@@ -57,13 +57,6 @@ def is_fatal_cuda_error(exc: BaseException) -> bool:
     return any(t in text for t in FATAL_CUDA_TEXTS)
 
 
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception as one line: type and the first line of its message."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    line = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
 def as_validation(value: object) -> Validation:
     """What a workload's `validate` returned, as a Validation of plain Python values (NumPy
     and torch scalars converted); TypeError naming the field when it is not one."""

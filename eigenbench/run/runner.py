@@ -42,11 +42,11 @@ from eigenbench.run.records import (
     is_fatal_cuda_error,
     is_out_of_memory,
     measured_record,
-    one_line,
     pool_round,
 )
 from eigenbench.run.throughput import record_throughput
 from eigenbench.spec import Case, Validation
+from eigenbench.units import one_line
 
 ClockFactory = Callable[[Case], Clock]
 
