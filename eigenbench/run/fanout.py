@@ -127,6 +127,15 @@ def read_part(path: str | Path) -> dict[str, Any] | None:
     return doc if isinstance(doc, dict) else None
 
 
+def _stamp(path: str | Path) -> tuple[int, int, int] | None:
+    """Which version of a part file is there (each save renames a new file over it)."""
+    try:
+        st = Path(path).stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
 class Fanout:
     """Merges the shards' part files into `runner`'s run, in the cases' run order."""
 
@@ -152,6 +161,7 @@ class Fanout:
         and the deferred CUDA fingerprints, and the merged copy follows."""
         self._total = sum(len(j.case_ids) for j in self.jobs)
         self._entries: dict[int, dict[str, Any]] = {}
+        self._stamps: dict[int, tuple[int, int, int]] = {}
 
     def run(self, launcher: Launcher) -> FanoutResult:
         """Start the shards, merge until all have ended, close the run."""
@@ -171,9 +181,13 @@ class Fanout:
         """Add the records the shards wrote since the last call; how many were new."""
         new = 0
         for job in self.jobs:
+            stamp = _stamp(job.part)
+            if stamp is None or stamp == self._stamps.get(job.index):
+                continue  # not written yet, or unchanged since the last poll: not read again
             part = read_part(job.part)
             if part is None:
                 continue
+            self._stamps[job.index] = stamp
             entries = part.get("shards") or []
             if entries and isinstance(entries[0], dict):
                 self._entries[job.index] = dict(entries[0])
