@@ -115,19 +115,14 @@ def _profiled(case: Case, seed: int, calls: int) -> Any:
     from eigenbench.run import contain
     from eigenbench.units import one_line
 
-    signals = contain.signals()
     try:
-        with contain.stdout_to_stderr():
+        with contain.impl_code():
             fn = _bound_call(case, seed)
             for _ in range(WARM_CALLS):
                 fn()
             return profile_calls(fn, case.device, calls)
-    except KeyboardInterrupt as exc:
-        if contain.is_real_interrupt(signals):
-            raise
-        raise SuiteError(f"eigenbench profile: {case.id}: {contain.exit_reason(exc)}") from None
-    except SystemExit as exc:
-        raise SuiteError(f"eigenbench profile: {case.id}: {contain.exit_reason(exc)}") from None
+    except contain.ImplExit as exc:
+        raise SuiteError(f"eigenbench profile: {case.id}: {exc}") from None
     except Exception as exc:
         raise SuiteError(f"eigenbench profile: {case.id} failed: {one_line(exc)}") from None
 

@@ -131,6 +131,26 @@ def stdout_to_stderr() -> Iterator[None]:
         yield
 
 
+class ImplExit(Exception):
+    """An impl's `sys.exit` or own KeyboardInterrupt, contained; its message says which."""
+
+
+@contextlib.contextmanager
+def impl_code() -> Iterator[None]:
+    """Around code that calls an impl: its prints go to stderr, and its `sys.exit` or own
+    KeyboardInterrupt becomes `ImplExit`; a real interrupt (a signal) passes unchanged."""
+    since = signals()
+    try:
+        with stdout_to_stderr():
+            yield
+    except KeyboardInterrupt as exc:
+        if is_real_interrupt(since):
+            raise
+        raise ImplExit(exit_reason(exc)) from None
+    except SystemExit as exc:
+        raise ImplExit(exit_reason(exc)) from None
+
+
 @dataclass(frozen=True, slots=True)
 class GlobalState:
     """Process-wide settings a case may change, as they were before it ran."""

@@ -226,16 +226,17 @@ class Runner:
         """Sample `case` for one more round and pool it into `record`; the round's median,
         or None when the round failed (a warning on the record; earlier rounds are kept)."""
         load_start = hostload.snapshot()
-        before, signals = contain.GlobalState.take(), contain.signals()
+        before = contain.GlobalState.take()
         try:
-            with contain.stdout_to_stderr():
+            with contain.impl_code():
                 m = self._sample(case)
-        except (Exception, KeyboardInterrupt, SystemExit) as exc:  # keep the earlier rounds
+        except KeyboardInterrupt:  # a real one
             _restore(before, record)
-            if isinstance(exc, KeyboardInterrupt) and contain.is_real_interrupt(signals):
-                raise
-            if not isinstance(exc, Exception):
-                why = contain.exit_reason(exc)
+            raise
+        except Exception as exc:  # keep the earlier rounds
+            _restore(before, record)
+            if isinstance(exc, contain.ImplExit):
+                why = str(exc)
             else:
                 why = one_line(exc)
                 if case.device == "cuda" and is_fatal_cuda_error(exc):
@@ -301,15 +302,15 @@ class Runner:
         )
         if reason is not None:
             return base_record(case, "skipped", reason)
-        before, signals = contain.GlobalState.take(), contain.signals()
+        before = contain.GlobalState.take()
         try:
-            with contain.stdout_to_stderr():
+            with contain.impl_code():
                 record = self._isolated(case) if self.options.isolate else self._measure_case(case)
-        except (KeyboardInterrupt, SystemExit) as exc:
-            if isinstance(exc, KeyboardInterrupt) and contain.is_real_interrupt(signals):
-                before.restore()
-                raise
-            record = base_record(case, "failed", contain.exit_reason(exc))
+        except KeyboardInterrupt:  # a real one
+            before.restore()
+            raise
+        except contain.ImplExit as exc:
+            record = base_record(case, "failed", str(exc))
         except Exception as exc:  # one failing case must not end the run
             record = self._failure(case, exc)
         _restore(before, record)
@@ -491,22 +492,20 @@ class Runner:
             if self.cuda_lost:
                 break
             record = by_id[case.id]
-            before, signals = contain.GlobalState.take(), contain.signals()
+            before = contain.GlobalState.take()
             try:
-                with contain.stdout_to_stderr():
+                with contain.impl_code():
                     fn = case.workload.bind(case.impl, self._inputs(case), case.phase)
                     if case.workload.kind == "convergence":
                         fn = fn().step
                     self._add_dispatch(case, fn, record)
-            except (KeyboardInterrupt, SystemExit) as exc:
-                if isinstance(exc, KeyboardInterrupt) and contain.is_real_interrupt(signals):
-                    before.restore()
-                    raise
-                record["dispatch"] = None
-                record["dispatch_reason"] = f"not profiled: {contain.exit_reason(exc)}"
+            except KeyboardInterrupt:  # a real one
+                before.restore()
+                raise
             except Exception as exc:  # the measurement stands; only the fingerprint is lost
+                why = str(exc) if isinstance(exc, contain.ImplExit) else one_line(exc)
                 record["dispatch"] = None
-                record["dispatch_reason"] = f"not profiled: {one_line(exc)}"
+                record["dispatch_reason"] = f"not profiled: {why}"
             _restore(before, record)
         self._dispatch_later.clear()
         self._save()
